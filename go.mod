@@ -1,0 +1,3 @@
+module github.com/msnbridge/msnbridge
+
+go 1.26.0

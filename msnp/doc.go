@@ -1,0 +1,12 @@
+// Package msnp is an MSN Messenger Protocol (MSNP) client library.
+//
+// It owns everything about talking to an MSN notification server and its
+// switchboards as a client: the wire codec (Reader, Writer, Command), error
+// codes, login (Tweener, SSO), challenges, the contact list, presence,
+// switchboard sessions and the payload formats carried in MSG. It knows
+// nothing of bridges and imports nothing else of this module, so it can be
+// used alone.
+//
+// The dialects it speaks are those recorded in the revival servers'
+// transcripts: MSNP8 to MSNP12 over Tweener and MSNP15 to MSNP18 over SSO.
+package msnp
