@@ -213,4 +213,3 @@ func (t *Logins) Delete(ctx context.Context, id int64) error {
 	}
 	return nil
 }
-
