@@ -159,7 +159,8 @@ func (t *Portals) updated(res sql.Result, err error, id string) error {
 	return nil
 }
 
-// List returns a login's portals, oldest first.
+// List returns a login's portals, oldest first (portals made in the same
+// millisecond in no particular order).
 func (t *Portals) List(ctx context.Context, loginID int64) ([]Portal, error) {
 	rows, err := t.s.db.Query(ctx, "SELECT "+portalColumns+" FROM portals WHERE login_id=$1 ORDER BY created_at, id", loginID)
 	if err != nil {
