@@ -80,6 +80,28 @@ func (t *Contacts) Upsert(ctx context.Context, c Contact) error {
 	return nil
 }
 
+// Replace makes cs the login's whole contact list in one transaction:
+// contacts not in cs are deleted, the rest upserted. For the full list MSN
+// sends at sign-in.
+func (t *Contacts) Replace(ctx context.Context, loginID int64, cs []Contact) error {
+	err := t.s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		if _, err := t.s.db.Exec(ctx, "DELETE FROM contacts WHERE login_id=$1", loginID); err != nil {
+			return err
+		}
+		for _, c := range cs {
+			c.LoginID = loginID
+			if err := t.Upsert(ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: replacing contacts of login %d: %w", loginID, err)
+	}
+	return nil
+}
+
 // Get returns one contact of a login or ErrNotFound.
 func (t *Contacts) Get(ctx context.Context, loginID int64, passport string) (Contact, error) {
 	c, err := scanContact(t.s.db.QueryRow(ctx, "SELECT "+contactColumns+" FROM contacts WHERE login_id=$1 AND passport=$2",

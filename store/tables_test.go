@@ -61,6 +61,36 @@ func TestContacts(t *testing.T) {
 	}
 }
 
+func TestContactsReplace(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	l := mustLogin(t, s, alice, "alice@hotmail.com")
+	other := mustLogin(t, s, bob, "bob@hotmail.com")
+	if err := s.Contacts.Upsert(ctx, Contact{LoginID: other.ID, Passport: "gone@hotmail.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Contacts.Replace(ctx, l.ID, []Contact{{Passport: "gone@hotmail.com"}, {Passport: "stay@hotmail.com", FriendlyName: "old"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Contacts.Replace(ctx, l.ID, []Contact{{Passport: "stay@hotmail.com", FriendlyName: "new"}, {Passport: "fresh@hotmail.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Contacts.List(ctx, l.ID)
+	if err != nil || len(list) != 2 || list[0].Passport != "fresh@hotmail.com" || list[1].FriendlyName != "new" {
+		t.Fatalf("List after Replace = %+v, %v", list, err)
+	}
+	if _, err := s.Contacts.Get(ctx, other.ID, "gone@hotmail.com"); err != nil {
+		t.Fatalf("Replace touched another login: %v", err)
+	}
+	// A failing Replace changes nothing.
+	if err := s.Contacts.Replace(ctx, l.ID, []Contact{{Passport: "x@hotmail.com"}, {Passport: ""}}); err == nil {
+		t.Fatal("Replace with an empty passport succeeded")
+	}
+	if after, _ := s.Contacts.List(ctx, l.ID); len(after) != 2 {
+		t.Fatalf("failed Replace was not rolled back: %+v", after)
+	}
+}
+
 func TestGhosts(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()

@@ -10,12 +10,14 @@ import (
 	"go.mau.fi/util/dbutil"
 )
 
+// Files are the upgrade files themselves.
+//
 //go:embed *.sql
-var files embed.FS
+var Files embed.FS
 
 // Table is the store's upgrade table, in version order.
 var Table dbutil.UpgradeTable
 
 func init() {
-	Table = dbutil.BuildUpgradeTable().WithFS(files).Finish()
+	Table = dbutil.BuildUpgradeTable().WithFS(Files).Finish()
 }
