@@ -13,6 +13,10 @@ type Config struct {
 	Database Database `yaml:"database"`
 	Logging  Logging  `yaml:"logging"`
 	Bridge   Bridge   `yaml:"bridge"`
+
+	// origins records where each key's value came from (a file line or
+	// an environment variable) so that Validate can point at it.
+	origins map[string]origin
 }
 
 // MSN says how to reach the MSN (revival) service. Every host and URL is
