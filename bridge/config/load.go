@@ -71,10 +71,24 @@ func (ps Problems) err() error {
 // environment overrides and validates the result.
 func Load(path string) (*Config, error) {
 	cfg, err := LoadUnvalidated(path)
-	if err != nil {
-		return cfg, err
+	var ps Problems
+	if err != nil && !errors.As(err, &ps) {
+		return nil, err // the file could not be read
 	}
-	return cfg, cfg.Validate()
+	// Validate what did decode, so that every problem is listed at once.
+	return cfg, mergeProblems(ps, cfg.Validate()).err()
+}
+
+// mergeProblems appends the problems of err (from Validate) to ps.
+func mergeProblems(ps Problems, err error) Problems {
+	if err == nil {
+		return ps
+	}
+	var vps Problems
+	if errors.As(err, &vps) {
+		return append(ps, vps...)
+	}
+	return append(ps, Problem{Msg: err.Error()})
 }
 
 // LoadUnvalidated is Load without Validate: it reads the file strictly and
@@ -111,15 +125,7 @@ func ParseWithEnv(data []byte, lookup func(string) (string, bool)) (*Config, err
 	if lookup != nil {
 		ps = append(ps, cfg.applyEnv(lookup)...)
 	}
-	if err := cfg.Validate(); err != nil {
-		var vps Problems
-		if errors.As(err, &vps) {
-			ps = append(ps, vps...)
-		} else {
-			ps = append(ps, Problem{Msg: err.Error()})
-		}
-	}
-	return cfg, ps.err()
+	return cfg, mergeProblems(ps, cfg.Validate()).err()
 }
 
 // decode parses data over Defaults(). It never fails outright: what cannot
