@@ -80,4 +80,3 @@ func generateRegistration(configPath, regPath string, stdout, stderr io.Writer) 
 	}
 	return 0
 }
-
