@@ -140,6 +140,30 @@ func TestDuplicateKeyAndAlias(t *testing.T) {
 	}
 }
 
+func TestHostPorts(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"msn:\n  server: :1863\n", "line 2: msn.server: needs a host name"},
+		{"msn:\n  server: host:99999\n", "line 2: msn.server: port must be 1-65535"},
+		{"xmpp:\n  server: localhost\n", "line 2: xmpp.server: expected host:port"},
+	} {
+		_, err := Parse([]byte(tc.yaml))
+		if ps := problemsOf(t, err); len(ps) != 1 || !strings.HasPrefix(ps[0].Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.yaml, ps, tc.want)
+		}
+	}
+	// The appservice may listen on every interface.
+	if _, err := Parse([]byte("matrix:\n  listen: :29350\n")); err != nil {
+		t.Errorf("listen on every interface: %v", err)
+	}
+}
+
+func TestSecondDocumentRejected(t *testing.T) {
+	_, err := Parse([]byte("msn:\n  server: a:1\n---\nmsn:\n  server: b:2\n"))
+	if ps := problemsOf(t, err); len(ps) != 1 || !strings.Contains(ps[0].Error(), "more than one YAML document") {
+		t.Errorf("two documents: %v", ps)
+	}
+}
+
 func TestSyntaxError(t *testing.T) {
 	_, err := Parse([]byte("msn:\n  server: [\n"))
 	if ps := problemsOf(t, err); len(ps) != 1 || !strings.Contains(ps[0].Error(), "line") {

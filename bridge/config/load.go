@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -138,9 +139,15 @@ func decode(data []byte) (*Config, Problems) {
 		return cfg, Problems{{Msg: fmt.Sprintf("configuration larger than %d bytes", MaxFileSize)}}
 	}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
 		// yaml.v3's syntax errors already say "yaml: line N: ...".
 		return cfg, Problems{{Msg: err.Error()}}
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err != io.EOF {
+		// A second document would be silently ignored: say so instead.
+		return cfg, Problems{{Line: next.Line, Msg: "more than one YAML document; the configuration is one"}}
 	}
 	d := decoder{origins: cfg.origins}
 	if doc.Kind == 0 { // empty file: all defaults

@@ -54,7 +54,9 @@ func (v *validator) required(path, value string) bool {
 	return true
 }
 
-func (v *validator) hostPort(path, value string) {
+// hostPort checks a host:port; an empty host (every interface) is only
+// allowed where the bridge listens.
+func (v *validator) hostPort(path, value string, needHost bool) {
 	if !v.required(path, value) {
 		return
 	}
@@ -66,7 +68,9 @@ func (v *validator) hostPort(path, value string) {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		v.add(path, "port must be 1-65535, got %q", port)
 	}
-	_ = host // an empty host means every interface, which is fine for listen
+	if host == "" && needHost {
+		v.add(path, "needs a host name before the port, got %q", value)
+	}
 }
 
 func (v *validator) url(path, value string, required bool) {
@@ -84,7 +88,7 @@ func (v *validator) url(path, value string, required bool) {
 
 func (v *validator) msn() {
 	m := v.c.MSN
-	v.hostPort("msn.server", m.Server)
+	v.hostPort("msn.server", m.Server, true)
 	v.url("msn.nexus_url", m.NexusURL, false)
 	v.url("msn.login_url", m.LoginURL, false)
 	v.url("msn.rst_url", m.RSTURL, false)
@@ -163,7 +167,7 @@ func (v *validator) matrix() {
 	v.url("matrix.homeserver_url", m.HomeserverURL, false)
 	v.url("matrix.public_url", m.PublicURL, false)
 	if m.Listen != "" {
-		v.hostPort("matrix.listen", m.Listen)
+		v.hostPort("matrix.listen", m.Listen, false)
 	}
 	if !m.Enabled {
 		return
@@ -182,7 +186,7 @@ func (v *validator) matrix() {
 func (v *validator) xmpp() {
 	x := v.c.XMPP
 	if x.Server != "" {
-		v.hostPort("xmpp.server", x.Server)
+		v.hostPort("xmpp.server", x.Server, true)
 	}
 	if x.JID != "" && strings.ContainsAny(x.JID, "@/ ") {
 		v.add("xmpp.jid", "expected a bare domain such as msn.example.org, got %q", x.JID)
