@@ -116,7 +116,7 @@ func TestGenerateRegistrationNewTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	if reg.ID != "msnbridge" || reg.URL != "http://127.0.0.1:18009" || reg.SenderLocalpart != "msnbot" ||
-		reg.RateLimited == nil || *reg.RateLimited {
+		reg.RateLimited == nil || *reg.RateLimited || !reg.EphemeralEvents || !reg.SoruEphemeralEvents {
 		t.Errorf("registration: %+v", reg)
 	}
 	if len(reg.AppToken) < 32 || len(reg.ServerToken) < 32 || reg.AppToken == reg.ServerToken {

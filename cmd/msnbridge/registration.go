@@ -32,6 +32,10 @@ func buildRegistration(m config.Matrix) *appservice.Registration {
 		ServerToken:     m.HSToken,
 		SenderLocalpart: m.BotLocalpart,
 		RateLimited:     &rateLimited,
+		// Ask for typing notifications in both spellings (MSC2409 and
+		// stable); homeservers that do not push them ignore the flags.
+		SoruEphemeralEvents: true,
+		EphemeralEvents:     true,
 	}
 	reg.Namespaces.UserIDs.Register(regexp.MustCompile("^"+m.GhostUserRegex()+"$"), true)
 	reg.Namespaces.UserIDs.Register(regexp.MustCompile("^"+regexp.QuoteMeta(m.BotUserID())+"$"), true)
