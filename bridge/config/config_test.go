@@ -104,9 +104,9 @@ bridge:
 	_, err := Parse([]byte(src))
 	ps := problemsOf(t, err)
 	want := []string{
-		"line 4: msn.colour: unknown key",
 		"line 2: msn.server: expected host:port",
 		"line 3: msn.protocols[1]: unknown protocol \"MSNP13\"",
+		"line 4: msn.colour: unknown key",
 		"line 6: database.type: expected sqlite3 or postgres",
 		"line 8: logging.level: expected one of",
 		"line 11: bridge.permissions.*: expected admin, user or none",
@@ -238,17 +238,18 @@ func TestRequiredWhenFrontendEnabled(t *testing.T) {
 	for _, p := range ps {
 		got = append(got, p.Path)
 	}
-	want := []string{"matrix.homeserver_url", "matrix.domain", "matrix.public_url",
-		"matrix.as_token", "matrix.hs_token", "xmpp.jid", "xmpp.secret"}
+	// In file order: an absent key is reported at its section's line.
+	want := []string{"matrix.public_url", "matrix.as_token", "matrix.hs_token",
+		"matrix.homeserver_url", "matrix.domain", "xmpp.jid", "xmpp.secret"}
 	if !slices.Equal(got, want) {
 		t.Errorf("required problems at %v, want %v\n%v", got, want, ps)
 	}
 	// The problem points at the line that set the empty value, or at the
 	// section when the key is absent.
-	if ps[0].Line != 3 || ps[3].Line != 1 {
+	if ps[0].Line != 1 || ps[3].Line != 3 || ps[4].Line != 4 || ps[5].Line != 5 {
 		t.Errorf("lines: %v", ps)
 	}
-	if !strings.Contains(ps[3].Error(), "MSNBRIDGE_MATRIX_AS_TOKEN") {
+	if !strings.Contains(ps[1].Error(), "MSNBRIDGE_MATRIX_AS_TOKEN") {
 		t.Errorf("the required token does not mention its variable: %v", ps[3])
 	}
 }

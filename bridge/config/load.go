@@ -2,11 +2,14 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,16 +83,28 @@ func Load(path string) (*Config, error) {
 	return cfg, mergeProblems(ps, cfg.Validate()).err()
 }
 
-// mergeProblems appends the problems of err (from Validate) to ps.
+// mergeProblems appends the problems of err (from Validate) to ps and puts
+// them in file order, those without a line (environment, whole file) last.
 func mergeProblems(ps Problems, err error) Problems {
-	if err == nil {
-		return ps
+	if err != nil {
+		var vps Problems
+		if errors.As(err, &vps) {
+			ps = append(ps, vps...)
+		} else {
+			ps = append(ps, Problem{Msg: err.Error()})
+		}
 	}
-	var vps Problems
-	if errors.As(err, &vps) {
-		return append(ps, vps...)
-	}
-	return append(ps, Problem{Msg: err.Error()})
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		la, lb := a.Line, b.Line
+		if la == 0 {
+			la = math.MaxInt
+		}
+		if lb == 0 {
+			lb = math.MaxInt
+		}
+		return cmp.Compare(la, lb)
+	})
+	return ps
 }
 
 // LoadUnvalidated is Load without Validate: it reads the file strictly and
