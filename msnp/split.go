@@ -54,18 +54,29 @@ func cutPoint(s string, budget int) int {
 
 // TextMessages renders text as one or more complete text/plain payloads
 // in format f, each at most max bytes (SwitchboardMaxMessage unless the
-// caller knows better), split with SplitText. Every part carries the
-// format header, so each shows alone.
+// caller knows better). It is NewTextMessage(text, f).Split(max).
 func TextMessages(text string, f TextFormat, max int) ([][]byte, error) {
-	m := NewTextMessage("", f)
-	parts, err := SplitText(m.HeaderLen(), text, max)
+	return NewTextMessage(text, f).Split(max)
+}
+
+// Split renders m as payloads of at most max bytes each: m itself when it
+// fits, else copies of its headers (P4-Context and the format included, so
+// each part shows alone) around consecutive pieces of its body, cut with
+// SplitText. The body must be text; a binary body would be cut anywhere.
+func (m *Message) Split(max int) ([][]byte, error) {
+	hl := m.HeaderLen()
+	if hl+len(m.Body) <= max {
+		return [][]byte{m.Bytes()}, nil
+	}
+	parts, err := SplitText(hl, string(m.Body), max)
 	if err != nil {
 		return nil, err
 	}
+	part := &Message{Header: m.Header}
 	out := make([][]byte, len(parts))
 	for i, p := range parts {
-		m.Body = []byte(p)
-		out[i] = m.Bytes()
+		part.Body = []byte(p)
+		out[i] = part.Bytes()
 	}
 	return out, nil
 }

@@ -116,3 +116,37 @@ func FuzzSplitText(f *testing.F) {
 		checkSplit(t, headersLen, body, max)
 	})
 }
+
+func TestMessageSplitKeepsHeaders(t *testing.T) {
+	m := NewTextMessage(strings.Repeat("ab ", 1000), DefaultTextFormat())
+	m.Set("P4-Context", "Matrix Carol")
+	payloads, err := m.Split(SwitchboardMaxMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body strings.Builder
+	for i, p := range payloads {
+		if len(p) > SwitchboardMaxMessage {
+			t.Errorf("payload %d is %d bytes", i, len(p))
+		}
+		pm, err := ParseMessage(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tm := pm.Classify().(*TextMessage); tm.P4Context != "Matrix Carol" || !tm.HasFormat {
+			t.Errorf("payload %d lost headers: %+v", i, pm.Header)
+		}
+		body.Write(pm.Body)
+	}
+	if body.String() != string(m.Body) {
+		t.Error("bodies do not concatenate to the original")
+	}
+	short := NewTextMessage("hi", DefaultTextFormat())
+	if p, err := short.Split(SwitchboardMaxMessage); err != nil || len(p) != 1 || string(p[0]) != string(short.Bytes()) {
+		t.Errorf("short message: %q, %v", p, err)
+	}
+	// An empty text still gives one (empty) message, not none.
+	if p, err := NewTextMessage("", DefaultTextFormat()).Split(SwitchboardMaxMessage); err != nil || len(p) != 1 {
+		t.Errorf("empty message: %q, %v", p, err)
+	}
+}

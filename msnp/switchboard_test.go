@@ -334,3 +334,67 @@ func TestSwitchboardChunksAndEmoticons(t *testing.T) {
 		t.Errorf("participants: %+v", sb.Participants())
 	}
 }
+
+func TestSwitchboardNAKOfAckOnFailure(t *testing.T) {
+	opts, peer, ev := pipeSwitchboard(t)
+	go func() {
+		peer.expect("USR 1 me@x c", "")
+		peer.send("USR 1 OK me@x Me\r\nJOI bob@x Bob 0\r\n")
+		peer.expect("MSG 2 N 3", "abc")
+		peer.send("NAK 2\r\n")
+		peer.expect("MSG 3 U 3", "xyz")
+		peer.send("500 9\r\n")
+		peer.expect("OUT", "")
+	}()
+	ctx := context.Background()
+	sb, err := DialSwitchboard(ctx, "127.0.0.1:1864", "me@x", "c", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	ev.next(t) // JOI
+	trid, err := sb.SendMessage(ctx, AckOnFailure, []byte("abc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := ev.next(t).(SBNotAccepted); !ok || n.TrID != trid {
+		t.Fatalf("NAK event: %#v, want TrID %d", n, trid)
+	}
+	if _, err := sb.SendMessage(ctx, AckNone, []byte("xyz")); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := ev.next(t).(SBServerError); !ok || CodeOf(e.Err) != ErrInternal {
+		t.Fatalf("unclaimed error: %#v", e)
+	}
+}
+
+func FuzzSwitchboardServer(f *testing.F) {
+	f.Add([]byte("JOI bob@x Bob 0\r\nMSG bob@x Bob 5\r\nhello"))
+	f.Add([]byte("IRO 1 1 1 a;{g} A\r\nBYE a;{g}\r\nBYE a 1\r\nACK 9\r\nNAK 3\r\n911 2\r\n"))
+	f.Add([]byte("MSG b B 40\r\nMessage-ID: {1}\r\nChunks: 2\r\n\r\nab\tcd\t"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		client, server := net.Pipe()
+		defer server.Close()
+		go func() {
+			r := NewReader(server)
+			r.ReadCommand()
+			server.Write(append([]byte("USR 1 OK me@x Me\r\n"), data...))
+			server.Close()
+		}()
+		n := 0
+		sb, err := DialSwitchboard(context.Background(), "x", "me@x", "c", &SwitchboardOptions{
+			Handler:     func(SwitchboardEvent) { n++ },
+			DialContext: func(context.Context, string, string) (net.Conn, error) { return client, nil },
+		})
+		if err != nil {
+			return
+		}
+		<-sb.Done()
+		if n == 0 {
+			t.Fatal("no SBClosed event")
+		}
+		if len(sb.Participants()) > maxParticipants {
+			t.Fatal("roster over its bound")
+		}
+	})
+}

@@ -15,3 +15,4 @@ fuzz ./msnp FuzzReader
 fuzz ./msnp FuzzParseMessage
 fuzz ./msnp FuzzParseIMFormat
 fuzz ./msnp FuzzSplitText
+fuzz ./msnp FuzzSwitchboardServer
