@@ -271,7 +271,7 @@ func (*UnsupportedContent) isMessageContent()  {}
 func (m *Message) Classify() MessageContent {
 	switch ct := m.ContentType(); ct {
 	case ContentTypeText:
-		t := &TextMessage{Text: m.Text(), Format: DefaultTextFormat(), P4Context: m.Get("P4-Context")}
+		t := &TextMessage{Text: m.Text(), Format: DefaultTextFormat(), P4Context: validText(m.Get("P4-Context"))}
 		if h, ok := m.Lookup("X-MMS-IM-Format"); ok {
 			t.HasFormat = true
 			t.Format, _ = ParseIMFormat(h) // tolerant: keep what parsed
@@ -279,10 +279,10 @@ func (m *Message) Classify() MessageContent {
 		return t
 	case ContentTypeControl:
 		if u, ok := m.Lookup("TypingUser"); ok {
-			return &TypingNotice{User: strings.TrimSpace(u)}
+			return &TypingNotice{User: validText(strings.TrimSpace(u))}
 		}
 		if u, ok := m.Lookup("RecordingUser"); ok {
-			return &TypingNotice{User: strings.TrimSpace(u), Recording: true}
+			return &TypingNotice{User: validText(strings.TrimSpace(u)), Recording: true}
 		}
 		return &UnsupportedContent{ContentType: ct, Message: m}
 	case ContentTypeDatacast:

@@ -10,6 +10,9 @@ import (
 // RGB is a colour as red, green and blue bytes.
 type RGB struct{ R, G, B uint8 }
 
+// HTML renders the colour as "#rrggbb".
+func (c RGB) HTML() string { return fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B) }
+
 // TextFormat is the font and style of a text message, carried in its
 // X-MMS-IM-Format header (FACTS.md §7.1).
 type TextFormat struct {
@@ -56,7 +59,7 @@ func ParseIMFormat(header string) (TextFormat, error) {
 		k, v = strings.ToUpper(strings.TrimSpace(k)), strings.TrimSpace(v)
 		switch k {
 		case "FN":
-			f.Font = strings.ToValidUTF8(Unescape(v), "\uFFFD")
+			f.Font = validText(Unescape(v))
 		case "EF":
 			for _, c := range strings.ToUpper(v) {
 				switch c {

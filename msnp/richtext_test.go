@@ -47,6 +47,9 @@ func TestIMFormatHeader(t *testing.T) {
 	if got := f.Header(); got != "FN=Arial; EF=; CO=ff; CS=86; PF=0; RL=1" {
 		t.Errorf("Header = %q", got)
 	}
+	if got := (RGB{R: 0xff, G: 0x08}).HTML(); got != "#ff0800" {
+		t.Errorf("HTML = %q", got)
+	}
 	if got := DefaultTextFormat().Header(); got != "FN=Arial; EF=; CO=0; CS=0; PF=22" {
 		t.Errorf("default Header = %q", got)
 	}

@@ -119,12 +119,11 @@ func (SBClosed) isSwitchboardEvent()      {}
 // protocol, not the chat session policy (when to open, re-invite, or give
 // up). It is safe for concurrent use.
 type Switchboard struct {
-	conn     net.Conn
-	r        *Reader
-	w        *Writer
-	handler  func(SwitchboardEvent)
-	passport string // ours, as given (may carry ";{guid}")
-	self     string // ours, bare and lower-cased
+	conn    net.Conn
+	r       *Reader
+	w       *Writer
+	handler func(SwitchboardEvent)
+	self    string // our passport, bare and lower-cased
 
 	trid atomic.Uint32
 
@@ -153,7 +152,8 @@ func DialSwitchboard(ctx context.Context, addr, passport, cookie string, opts *S
 
 // AnswerSwitchboard joins the switchboard an RNG invited to with "ANS trid
 // passport cookie sessionID" and collects its roster (IRO) until the
-// server's "ANS trid OK".
+// server's "ANS trid OK". The roster is in Participants when it returns;
+// it does not come as SBJoined events.
 func AnswerSwitchboard(ctx context.Context, addr, passport, cookie, sessionID string, opts *SwitchboardOptions) (*Switchboard, error) {
 	return openSwitchboard(ctx, addr, passport, opts, NewCommand("ANS", 1, passport, cookie, sessionID), sessionID)
 }
@@ -175,7 +175,6 @@ func openSwitchboard(ctx context.Context, addr, passport string, opts *Switchboa
 		r:            NewReader(conn),
 		w:            NewWriter(conn),
 		handler:      opts.Handler,
-		passport:     passport,
 		self:         strings.ToLower(splitEndpoint(passport)),
 		sessionID:    sessionID,
 		participants: map[string]*SwitchboardParticipant{},
@@ -221,7 +220,7 @@ func (s *Switchboard) handshake(login *Command) error {
 				return &ProtocolError{Line: cut(c.String()), Err: errors.New("unexpected login reply")}
 			}
 			if c.Name == "USR" {
-				s.selfName = Unescape(c.Arg(3))
+				s.selfName = validText(Unescape(c.Arg(3)))
 			}
 			return nil
 		}
@@ -536,7 +535,7 @@ func (s *Switchboard) join(entry, friendly, caps string) (SBJoined, bool) {
 		s.order = append(s.order, key)
 	}
 	if friendly != "" {
-		p.FriendlyName = Unescape(friendly)
+		p.FriendlyName = validText(Unescape(friendly))
 	}
 	if caps != "" {
 		p.Capabilities = caps
@@ -631,5 +630,8 @@ func (s *Switchboard) message(c *Command) {
 			delete(s.emoticons, key)
 		}
 	}
-	s.emit(SBMessage{From: from, FromEndpoint: guid, FriendlyName: Unescape(c.Arg(1)), Message: m, Content: content})
+	s.emit(SBMessage{From: from, FromEndpoint: guid, FriendlyName: validText(Unescape(c.Arg(1))), Message: m, Content: content})
 }
+
+// validText replaces invalid UTF-8, which peers' names may hold, with U+FFFD.
+func validText(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
