@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -14,9 +15,25 @@ import (
 // sbPeer plays the server side of a switchboard connection from the
 // transcripts' lines.
 type sbPeer struct {
-	t    *testing.T
-	conn net.Conn
-	r    *Reader
+	t      *testing.T
+	conn   net.Conn
+	client net.Conn // the other end, for cleanup
+	r      *Reader
+}
+
+// run plays script on its own goroutine. The test's cleanup closes the
+// pipe and waits for the script to end, so no peer outlives its test.
+func (p *sbPeer) run(script func()) {
+	done := make(chan struct{})
+	p.t.Cleanup(func() {
+		p.client.Close()
+		p.conn.Close()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		script()
+	}()
 }
 
 // expect reads one command and checks its line (as Command.String renders
@@ -58,7 +75,6 @@ func (e events) next(t *testing.T) SwitchboardEvent {
 // a pipe, and the peer on the other end.
 func pipeSwitchboard(t *testing.T) (*SwitchboardOptions, *sbPeer, events) {
 	client, server := net.Pipe()
-	t.Cleanup(func() { client.Close(); server.Close() })
 	ev := make(events, 100)
 	opts := &SwitchboardOptions{
 		Handler: func(e SwitchboardEvent) { ev <- e },
@@ -69,7 +85,7 @@ func pipeSwitchboard(t *testing.T) (*SwitchboardOptions, *sbPeer, events) {
 			return client, nil
 		},
 	}
-	return opts, &sbPeer{t: t, conn: server, r: NewReader(server)}, ev
+	return opts, &sbPeer{t: t, conn: server, client: client, r: NewReader(server)}, ev
 }
 
 const (
@@ -83,7 +99,7 @@ const (
 func TestDialSwitchboardTWN(t *testing.T) {
 	opts, peer, ev := pipeSwitchboard(t)
 	peerDone := make(chan struct{})
-	go func() {
+	peer.run(func() {
 		defer close(peerDone)
 		peer.expect("USR 1 alice@example.com 1e5ce94cf9d74584250f", "")
 		peer.send("USR 1 OK alice@example.com alice@example.com\r\n")
@@ -94,7 +110,7 @@ func TestDialSwitchboardTWN(t *testing.T) {
 		peer.send(fmt.Sprintf("MSG bob@example.com bob@example.com %d\r\n%s", len(twnHi), twnHi))
 		peer.expect("OUT", "")
 		peer.conn.Close()
-	}()
+	})
 	ctx := context.Background()
 	sb, err := DialSwitchboard(ctx, "127.0.0.1:1864", "alice@example.com", "1e5ce94cf9d74584250f", opts)
 	if err != nil {
@@ -138,14 +154,18 @@ func TestDialSwitchboardTWN(t *testing.T) {
 // TestAnswerSwitchboardSSO replays bob's side of sso_msnp18.txt, with the
 // endpoint-qualified roster, then alice's endpoints leaving.
 func TestAnswerSwitchboardSSO(t *testing.T) {
+	rosterChecked := make(chan struct{})
+	var closeRoster sync.Once
+	defer closeRoster.Do(func() { close(rosterChecked) }) // when a check fails
 	opts, peer, ev := pipeSwitchboard(t)
 	peerDone := make(chan struct{})
-	go func() {
+	peer.run(func() {
 		defer close(peerDone)
 		peer.expect("ANS 1 bob@example.com;{0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D} a429b802941501681637 3d65cebe2c180b183d6898b0df8c9ed", "")
 		peer.send("IRO 1 1 2 alice@example.com;{f52973b6-c926-4bad-9ba8-7c1e840e4ab0} Alice 2788999212:48\r\n")
 		peer.send("IRO 1 2 2 alice@example.com Alice 2788999212:48\r\n")
 		peer.send("ANS 1 OK\r\n")
+		<-rosterChecked
 		peer.send("JOI bob@example.com Bob 2788999212:48\r\n")
 		peer.send(fmt.Sprintf("MSG alice@example.com Alice %d\r\n%s", len(ssoHello), ssoHello))
 		peer.expect(fmt.Sprintf("MSG 2 A %d", len(ssoHi)), ssoHi)
@@ -156,7 +176,7 @@ func TestAnswerSwitchboardSSO(t *testing.T) {
 		peer.send("BYE alice@example.com\r\n")
 		peer.expect("OUT", "")
 		peer.conn.Close()
-	}()
+	})
 	ctx := context.Background()
 	sb, err := AnswerSwitchboard(ctx, "127.0.0.1:1864", "bob@example.com;{0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D}",
 		"a429b802941501681637", "3d65cebe2c180b183d6898b0df8c9ed", opts)
@@ -168,6 +188,7 @@ func TestAnswerSwitchboardSSO(t *testing.T) {
 		len(ps[0].Endpoints) != 1 || ps[0].Endpoints[0] != "{f52973b6-c926-4bad-9ba8-7c1e840e4ab0}" || sb.SessionID() != "3d65cebe2c180b183d6898b0df8c9ed" {
 		t.Fatalf("roster after ANS: %+v", ps)
 	}
+	closeRoster.Do(func() { close(rosterChecked) })
 	j, ok := ev.next(t).(SBJoined)
 	if !ok || !j.Participant.Self || !j.New {
 		t.Fatalf("own endpoint's join: %#v", j)
@@ -203,7 +224,7 @@ func TestAnswerSwitchboardSSO(t *testing.T) {
 
 func TestSwitchboardCallErrors(t *testing.T) {
 	opts, peer, _ := pipeSwitchboard(t)
-	go func() {
+	peer.run(func() {
 		peer.expect("USR 1 me@x c", "")
 		peer.send("USR 1 OK me@x Me\r\n")
 		peer.expect("CAL 2 nobody@x", "")
@@ -213,7 +234,7 @@ func TestSwitchboardCallErrors(t *testing.T) {
 		peer.expect("CAL 4 bob@x", "")
 		peer.send("215 4\r\n")
 		peer.expect("OUT", "")
-	}()
+	})
 	ctx := context.Background()
 	sb, err := DialSwitchboard(ctx, "127.0.0.1:1864", "me@x", "c", opts)
 	if err != nil {
@@ -235,10 +256,10 @@ func TestSwitchboardCallErrors(t *testing.T) {
 
 func TestSwitchboardLoginRefused(t *testing.T) {
 	opts, peer, _ := pipeSwitchboard(t)
-	go func() {
+	peer.run(func() {
 		peer.expect("USR 1 me@x stale", "")
 		peer.send("911 1\r\n")
-	}()
+	})
 	_, err := DialSwitchboard(context.Background(), "127.0.0.1:1864", "me@x", "stale", opts)
 	if CodeOf(err) != ErrAuthFailed {
 		t.Errorf("err = %v, want 911", err)
@@ -248,10 +269,10 @@ func TestSwitchboardLoginRefused(t *testing.T) {
 func TestSwitchboardHandshakeCancelled(t *testing.T) {
 	opts, peer, _ := pipeSwitchboard(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
+	peer.run(func() {
 		peer.expect("USR 1 me@x c", "")
 		cancel() // the server never answers
-	}()
+	})
 	_, err := DialSwitchboard(ctx, "127.0.0.1:1864", "me@x", "c", opts)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
@@ -260,10 +281,13 @@ func TestSwitchboardHandshakeCancelled(t *testing.T) {
 
 func TestSwitchboardRefusesBadSends(t *testing.T) {
 	opts, peer, ev := pipeSwitchboard(t)
-	go func() {
+	peer.run(func() {
 		peer.expect("USR 1 me@x c", "")
 		peer.send("USR 1 OK me@x Me\r\nJOI bob@x Bob 0\r\n")
-	}()
+		// The refused sends never reach the wire; this is the next one.
+		peer.expect("MSG 2 A 3", "abc")
+		peer.conn.Close()
+	})
 	ctx := context.Background()
 	sb, err := DialSwitchboard(ctx, "127.0.0.1:1864", "me@x", "c", opts)
 	if err != nil {
@@ -281,10 +305,6 @@ func TestSwitchboardRefusesBadSends(t *testing.T) {
 		t.Error("ack mode S was sent")
 	}
 	// Closing underneath a waiting send ends it.
-	go func() {
-		peer.expect("MSG 2 A 3", "abc")
-		peer.conn.Close()
-	}()
 	if _, err := sb.SendMessage(ctx, AckAlways, []byte("abc")); !errors.Is(err, ErrSwitchboardClosed) {
 		t.Errorf("send on a dropped connection: %v", err)
 	}
@@ -299,7 +319,7 @@ func TestSwitchboardRefusesBadSends(t *testing.T) {
 func TestSwitchboardChunksAndEmoticons(t *testing.T) {
 	opts, peer, ev := pipeSwitchboard(t)
 	msg := func(p string) string { return fmt.Sprintf("MSG bob@x Bob %d\r\n%s", len(p), p) }
-	go func() {
+	peer.run(func() {
 		peer.expect("USR 1 me@x c", "")
 		peer.send("USR 1 OK me@x Me\r\nJOI bob@x Bob 0\r\n")
 		peer.send(msg("MIME-Version: 1.0\r\nContent-Type: text/x-mms-emoticon\r\n\r\n:cat:\t<msnobj Type=\"2\"/>\t"))
@@ -308,7 +328,7 @@ func TestSwitchboardChunksAndEmoticons(t *testing.T) {
 		peer.send(msg("MIME-Version: 1.0\r\nContent-Type: text/x-msmsgsinvite\r\n\r\nInvitation-Command: INVITE\r\n"))
 		peer.send("MSG bob@x Bob 4\r\nnope")
 		peer.expect("OUT", "")
-	}()
+	})
 	sb, err := DialSwitchboard(context.Background(), "127.0.0.1:1864", "me@x", "c", opts)
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +357,7 @@ func TestSwitchboardChunksAndEmoticons(t *testing.T) {
 
 func TestSwitchboardNAKOfAckOnFailure(t *testing.T) {
 	opts, peer, ev := pipeSwitchboard(t)
-	go func() {
+	peer.run(func() {
 		peer.expect("USR 1 me@x c", "")
 		peer.send("USR 1 OK me@x Me\r\nJOI bob@x Bob 0\r\n")
 		peer.expect("MSG 2 N 3", "abc")
@@ -345,7 +365,7 @@ func TestSwitchboardNAKOfAckOnFailure(t *testing.T) {
 		peer.expect("MSG 3 U 3", "xyz")
 		peer.send("500 9\r\n")
 		peer.expect("OUT", "")
-	}()
+	})
 	ctx := context.Background()
 	sb, err := DialSwitchboard(ctx, "127.0.0.1:1864", "me@x", "c", opts)
 	if err != nil {
@@ -397,4 +417,64 @@ func FuzzSwitchboardServer(f *testing.F) {
 			t.Fatal("roster over its bound")
 		}
 	})
+}
+
+// TestSwitchboardLoopback goes through the default dialer and a real TCP
+// connection, where OUT is followed by the server closing the socket.
+func TestSwitchboardLoopback(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peerDone := make(chan struct{})
+	go func() {
+		defer close(peerDone)
+		conn, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		peer := &sbPeer{t: t, conn: conn, r: NewReader(conn)}
+		peer.expect("USR 1 alice@example.com;{F52973B6-C926-4BAD-9BA8-7C1E840E4AB0} 6afb7935d805c5a05a38", "")
+		peer.send("USR 1 OK alice@example.com;{F52973B6-C926-4BAD-9BA8-7C1E840E4AB0} Alice\r\n")
+		peer.expect("CAL 2 bob@example.com", "")
+		peer.send("CAL 2 RINGING 3d65cebe2c180b183d6898b0df8c9ed\r\n")
+		peer.send("JOI bob@example.com;{0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d} Bob 2788999212:48\r\n")
+		peer.expect(fmt.Sprintf("MSG 3 N %d", len(ssoHello)), ssoHello)
+		peer.send("JOI bob@example.com Bob 2788999212:48\r\n")
+		peer.expect("OUT", "")
+	}()
+	ev := make(events, 10)
+	ctx := context.Background()
+	sb, err := DialSwitchboard(ctx, ln.Addr().String(), "alice@example.com;{F52973B6-C926-4BAD-9BA8-7C1E840E4AB0}", "6afb7935d805c5a05a38",
+		&SwitchboardOptions{Handler: func(e SwitchboardEvent) { ev <- e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.FriendlyName() != "Alice" {
+		t.Errorf("FriendlyName = %q", sb.FriendlyName())
+	}
+	if _, err := sb.Call(ctx, "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if j, ok := ev.next(t).(SBJoined); !ok || !j.New || j.Endpoint != "{0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d}" {
+		t.Fatalf("first join: %#v", j)
+	}
+	if _, err := sb.SendMessage(ctx, AckOnFailure, []byte(ssoHello)); err != nil {
+		t.Fatal(err)
+	}
+	if j, ok := ev.next(t).(SBJoined); !ok || j.New || j.Participant.Passport != "bob@example.com" || len(j.Participant.Endpoints) != 1 {
+		t.Fatalf("bare join folded into the same participant: %#v", j)
+	}
+	if ps := sb.Participants(); len(ps) != 1 {
+		t.Errorf("participants: %+v", ps)
+	}
+	sb.Close()
+	<-peerDone
+	<-sb.Done()
+	if sb.Err() != nil {
+		t.Errorf("Err after Close = %v", sb.Err())
+	}
 }
