@@ -57,6 +57,9 @@ func ParseIMFormat(header string) (TextFormat, error) {
 			continue
 		}
 		k, v = strings.ToUpper(strings.TrimSpace(k)), strings.TrimSpace(v)
+		if v == "" && k != "FN" {
+			continue // "CO=" from a sloppy client means "the default"
+		}
 		switch k {
 		case "FN":
 			f.Font = validText(Unescape(v))

@@ -15,6 +15,7 @@ func TestParseIMFormat(t *testing.T) {
 		{"FN=MS%20Shell%20Dlg; EF=SU; CO=ff; CS=86; PF=0; RL=1", TextFormat{Font: "MS Shell Dlg", Underline: true, Strike: true, Color: RGB{R: 0xff}, Charset: 0x86, RightToLeft: true}},
 		{"co=8040; fn=x; ZZ=unknown; ef=b", TextFormat{Font: "x", Bold: true, Color: RGB{R: 0x40, G: 0x80}, PitchFamily: 0x22}},
 		{"", TextFormat{PitchFamily: 0x22}},
+		{"FN=Arial; EF=; CO=; CS=; PF=", TextFormat{Font: "Arial", PitchFamily: 0x22}},
 		{"FN=%E3%83%A1%E3%82%A4%E3%83%AA%E3%82%AA", TextFormat{Font: "メイリオ", PitchFamily: 0x22}},
 	}
 	for _, c := range cases {
