@@ -13,6 +13,10 @@ type Config struct {
 	Database Database `yaml:"database"`
 	Logging  Logging  `yaml:"logging"`
 	Bridge   Bridge   `yaml:"bridge"`
+
+	// origins records where each key's value came from (a file line or
+	// an environment variable) so that Validate can point at it.
+	origins map[string]origin
 }
 
 // MSN says how to reach the MSN (revival) service. Every host and URL is
@@ -75,6 +79,10 @@ type Matrix struct {
 	// GhostTemplate makes a ghost's localpart from the escaped passport;
 	// "{{.}}" stands for it. Default "msn_{{.}}".
 	GhostTemplate string `yaml:"ghost_template"`
+	// SyncEphemeral says the homeserver does not push typing notifications
+	// to appservices (MSC2409; Dendrite does not): the bot then follows
+	// them with its own /sync.
+	SyncEphemeral bool `yaml:"sync_ephemeral"`
 }
 
 // XMPP configures the component frontend.

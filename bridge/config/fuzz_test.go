@@ -1,0 +1,32 @@
+package config
+
+import (
+	"errors"
+	"testing"
+)
+
+// FuzzParse: loading a configuration never panics, and a failure is always
+// reported as Problems.
+func FuzzParse(f *testing.F) {
+	f.Add(Example)
+	f.Add([]byte("msn:\n  server: a:1\n  protocols: [MSNP8, ~]\nmatrix: {enabled: true}\n"))
+	f.Add([]byte("a: &a [*a, *a]\nb: *a\n"))
+	f.Add([]byte("logging:\n  components: {msnp: debug, ? [x] : y}\n"))
+	f.Add([]byte("msn:\n  dial_timeout: 0\n  client: !!binary aGk=\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data)
+		if cfg == nil {
+			t.Fatal("nil config")
+		}
+		if err != nil {
+			var ps Problems
+			if !errors.As(err, &ps) || len(ps) == 0 {
+				t.Fatalf("error is not Problems: %v", err)
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("Parse accepted what Validate rejects: %v", err)
+		}
+	})
+}

@@ -1,0 +1,254 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
+
+	"github.com/msnbridge/msnbridge/store/upgrades"
+)
+
+var (
+	alice = UserID{Frontend: "matrix", ID: "@alice:example.org"}
+	bob   = UserID{Frontend: "xmpp", ID: "bob@example.org"}
+)
+
+func testKey(b byte) []byte {
+	k := make([]byte, KeySize)
+	for i := range k {
+		k[i] = b + byte(i)
+	}
+	return k
+}
+
+func testSealer(t *testing.T, b byte) *Sealer {
+	t.Helper()
+	s, err := NewSealer(testKey(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// openTest opens a fresh store in a temp dir, closed at the end of t.
+func openTest(t *testing.T, opts ...Option) *Store {
+	t.Helper()
+	return openAt(t, filepath.Join(t.TempDir(), "msnbridge.db"), opts...)
+}
+
+func openAt(t *testing.T, path string, opts ...Option) *Store {
+	t.Helper()
+	if len(opts) == 0 {
+		opts = []Option{WithSealer(testSealer(t, 1))}
+	}
+	s, err := Open(context.Background(), "sqlite3", path, zerolog.Nop(), opts...)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func mustLogin(t *testing.T, s *Store, user UserID, passport string) Login {
+	t.Helper()
+	l, err := s.Logins.Put(context.Background(), Login{User: user, Passport: passport, Protocol: "MSNP12"}, "hunter2")
+	if err != nil {
+		t.Fatalf("Logins.Put: %v", err)
+	}
+	return l
+}
+
+func wantErr(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("got error %v, want %v", err, target)
+	}
+}
+
+func TestMigrateFromEmptyAndReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "msnbridge.db")
+	s1, err := Open(ctx, "sqlite3", path, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s1.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != LatestVersion() || v < 1 {
+		t.Fatalf("version after first open = %d, want %d", v, LatestVersion())
+	}
+	if err := s1.KV.Set(ctx, "marker", "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The second open finds the schema current: it must neither fail on
+	// existing tables nor lose data.
+	s2, err := Open(ctx, "sqlite3", path, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("second Open: %v", err)
+	}
+	defer s2.Close()
+	if v, err = s2.Version(ctx); err != nil || v != LatestVersion() {
+		t.Fatalf("version after reopen = %d, %v", v, err)
+	}
+	var rows int
+	if err := s2.db.QueryRow(ctx, "SELECT COUNT(*) FROM "+VersionTable).Scan(&rows); err != nil || rows != 1 {
+		t.Fatalf("version table rows = %d, %v", rows, err)
+	}
+	if got, err := s2.KV.Get(ctx, "marker"); err != nil || got != "kept" {
+		t.Fatalf("KV after reopen = %q, %v", got, err)
+	}
+}
+
+func TestOpenPragmas(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	var mode string
+	var fk, timeout int
+	if err := s.db.QueryRow(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v", mode, err)
+	}
+	if err := s.db.QueryRow(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
+		t.Fatalf("foreign_keys = %d, %v", fk, err)
+	}
+	if err := s.db.QueryRow(ctx, "PRAGMA busy_timeout").Scan(&timeout); err != nil || timeout != 5000 {
+		t.Fatalf("busy_timeout = %d, %v", timeout, err)
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ typ, uri string }{
+		{"mysql", "x"},
+		{"postgres", "postgres://localhost/db"},
+		{"sqlite3", ""},
+	} {
+		if s, err := Open(ctx, tc.typ, tc.uri, zerolog.Nop()); err == nil {
+			s.Close()
+			t.Errorf("Open(%q, %q) succeeded", tc.typ, tc.uri)
+		}
+	}
+	if _, err := Open(ctx, "sqlite3", filepath.Join(t.TempDir(), "x.db"), zerolog.Nop(), WithQueueLimit(0)); err == nil {
+		t.Error("Open with queue limit 0 succeeded")
+	}
+}
+
+func TestOpenRefusesForeignOwner(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "other.db")
+	s := openAt(t, path)
+	if _, err := s.db.Exec(ctx, "UPDATE database_owner SET owner='someone-else'"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s2, err := Open(ctx, "sqlite3", path, zerolog.Nop()); err == nil {
+		s2.Close()
+		t.Fatal("Open of another program's database succeeded")
+	}
+}
+
+func TestSQLiteDSN(t *testing.T) {
+	got := sqliteDSN("file:/tmp/x.db?_busy_timeout=100")
+	want := "file:/tmp/x.db?_busy_timeout=100&_journal_mode=WAL&_foreign_keys=on&_synchronous=NORMAL&_txlock=immediate"
+	if got != want {
+		t.Fatalf("sqliteDSN = %q\nwant %q", got, want)
+	}
+}
+
+func TestUsers(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	_, err := s.Users.Get(ctx, alice)
+	wantErr(t, err, ErrNotFound)
+	u, err := s.Users.Ensure(ctx, alice, 1)
+	if err != nil || u.ID != alice || u.Permission != 1 || u.CreatedAt.IsZero() {
+		t.Fatalf("Ensure = %+v, %v", u, err)
+	}
+	u2, err := s.Users.Ensure(ctx, alice, 2)
+	if err != nil || u2.Permission != 2 || !u2.CreatedAt.Equal(u.CreatedAt) {
+		t.Fatalf("second Ensure = %+v, %v (first %+v)", u2, err, u)
+	}
+	if _, err := s.Users.Ensure(ctx, bob, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Users.Ensure(ctx, UserID{Frontend: "matrix"}, 1); err == nil {
+		t.Fatal("Ensure accepted an empty user id")
+	}
+	all, err := s.Users.List(ctx)
+	if err != nil || len(all) != 2 || all[0].ID != alice || all[1].ID != bob {
+		t.Fatalf("List = %+v, %v", all, err)
+	}
+	if err := s.Users.Delete(ctx, bob); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, s.Users.Delete(ctx, bob), ErrNotFound)
+}
+
+func TestKV(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	_, err := s.KV.Get(ctx, "txn")
+	wantErr(t, err, ErrNotFound)
+	if err := s.KV.Set(ctx, "txn", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.KV.Set(ctx, "txn", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.KV.Get(ctx, "txn"); err != nil || v != "2" {
+		t.Fatalf("Get = %q, %v", v, err)
+	}
+	if err := s.KV.Delete(ctx, "txn"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.KV.Get(ctx, "txn")
+	wantErr(t, err, ErrNotFound)
+	if err := s.KV.Delete(ctx, "txn"); err != nil {
+		t.Fatalf("deleting a missing key: %v", err)
+	}
+}
+
+// The schema is meant to run on Postgres too (a later issue): check that
+// dbutil's dialect filter leaves no SQLite-only syntax for Postgres and
+// none of the Postgres lines for SQLite.
+func TestUpgradeDialectSections(t *testing.T) {
+	data, err := upgrades.Files.ReadFile("01-initial.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(data, []byte("\n"))[1:]
+	for _, tc := range []struct {
+		dialect        dbutil.Dialect
+		banned, needed []string
+	}{
+		{dbutil.Postgres, []string{"AUTOINCREMENT", "BLOB"}, []string{"GENERATED BY DEFAULT AS IDENTITY", "bytea"}},
+		{dbutil.SQLite, []string{"GENERATED", "bytea"}, []string{"AUTOINCREMENT", "BLOB"}},
+	} {
+		db := &dbutil.Database{Dialect: tc.dialect}
+		out, err := db.Internals().FilterSQLUpgrade(lines)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.dialect, err)
+		}
+		for _, b := range tc.banned {
+			if strings.Contains(out, b) {
+				t.Errorf("%s schema contains %q", tc.dialect, b)
+			}
+		}
+		for _, n := range tc.needed {
+			if !strings.Contains(out, n) {
+				t.Errorf("%s schema lacks %q", tc.dialect, n)
+			}
+		}
+	}
+}
