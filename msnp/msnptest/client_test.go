@@ -201,3 +201,18 @@ func login(t *testing.T, s *msnptest.Server, email, pwd string, ver int) *testCl
 	}
 	return c
 }
+
+func newPost(s *msnptest.Server, path string) (*http.Request, error) {
+	base := strings.TrimSuffix(s.LoginURL(), "/login")
+	return http.NewRequest("POST", base+path, nil)
+}
+
+func do(t *testing.T, req *http.Request) *http.Response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}

@@ -114,9 +114,15 @@ func (c *nsConn) record(cmd *msnp.Command) {
 		return
 	}
 	k := key(c.usrEmail)
-	c.s.received[k] = append(c.s.received[k], cp)
-	c.s.notifyChanged()
+	if len(c.s.received[k]) < maxReceived {
+		c.s.received[k] = append(c.s.received[k], cp)
+		c.s.notifyChanged()
+	}
 }
+
+// maxReceived bounds what Received keeps per account; later commands are
+// not recorded.
+const maxReceived = 1 << 16
 
 // enqueue queues raw bytes; a client too slow to drain its queue is dropped.
 func (c *nsConn) enqueue(b []byte) {
@@ -1009,6 +1015,12 @@ func (c *nsConn) xfr(trid, dest string) {
 	if !c.ilnSent || (c.status == "HDN" && c.dialect < 13) {
 		c.send("913", trid)
 		return
+	}
+	now := time.Now()
+	for k, v := range c.s.sbTickets {
+		if !now.Before(v.expires) {
+			delete(c.s.sbTickets, k)
+		}
 	}
 	cookie := newToken(20)
 	c.s.sbTickets[cookie] = sbTicket{passport: c.acct.email, dialect: c.dialect, expires: time.Now().Add(120 * time.Second)}

@@ -406,7 +406,7 @@ func (s *Server) notifyChanged() {
 
 // Received returns a copy of the commands the server read from the
 // passport's NS connections, oldest first (commands sent before USR I named
-// the account are included once it is named).
+// the account are included once it is named). At most 65536 are kept.
 func (s *Server) Received(passport string) []msnp.Command {
 	s.mu.Lock()
 	defer s.mu.Unlock()
