@@ -186,7 +186,7 @@ func (c *nsConn) hangup() {
 	k := key(c.acct.email)
 	if c.s.sessions[k] == c {
 		delete(c.s.sessions, k)
-		c.s.fanOutStatus(c.acct)
+		c.s.fanOutStatus(c.acct, false)
 		c.s.notifyChanged()
 	}
 }
@@ -595,9 +595,17 @@ func (c *nsConn) chg(trid, status, caps, msnobj string) {
 	if _, err := strconv.ParseUint(caps, 10, 32); err != nil {
 		return
 	}
+	old := c.status
 	c.status, c.caps, c.msnobj = status, caps, msnobj
-	// Escargot updates the contacts before it echoes.
-	c.s.fanOutStatus(c.acct)
+	if msnobj == caps {
+		// Escargot's test for "no object" (libpurple sends a literal 0).
+		c.msnobj = ""
+	}
+	// Escargot tells the contacts only when the status itself changed
+	// (a new client id or object alone goes unnoticed), without UBX.
+	if old != status {
+		c.s.fanOutStatus(c.acct, false)
+	}
 	c.s.notifyChanged()
 	if c.dialect >= 9 && msnobj != "" {
 		c.send("CHG", trid, status, caps, msnobj)
@@ -671,25 +679,30 @@ func (s *Server) seenStatus(b, w *account) string {
 	return bs.status
 }
 
-// watchers returns the sessions that have b on their FL and have had
-// their initial presence dump (Escargot tells no one before that).
+// watchers returns the sessions that have b on their FL or AL (Escargot's
+// test) and have had their initial presence dump (Escargot tells no one
+// before that).
 func (s *Server) watchers(b *account) []*nsConn {
 	var out []*nsConn
 	for k, ws := range s.sessions {
 		if !ws.ilnSent || k == key(b.email) {
 			continue
 		}
-		if ct := ws.acct.contacts[key(b.email)]; ct != nil && ct.lists&listFL != 0 {
+		if ct := ws.acct.contacts[key(b.email)]; ct != nil && ct.lists&(listFL|listAL) != 0 {
 			out = append(out, ws)
 		}
 	}
 	return out
 }
 
-// fanOutStatus tells b's watchers b's presence after a CHG, a name change
-// or a logout: NLN when they see b online, FLN when b just went out of
-// their sight.
-func (s *Server) fanOutStatus(b *account) {
+// fanOutStatus tells b's watchers b's presence after a CHG, a name or PSM
+// change, or a logout: NLN (and UBX on MSNP11+ when withUBX) to those who
+// see b online, FLN to those from whose sight b just went.
+//
+// Escargot batches these notifications every 0.2 s, so a CHG quickly
+// followed by a UUX reaches the watchers as one NLN and UBX; this server
+// sends each at once, which a client must handle just as well.
+func (s *Server) fanOutStatus(b *account, withUBX bool) {
 	k := key(b.email)
 	for _, ws := range s.watchers(b) {
 		if s.seenStatus(b, ws.acct) == "FLN" {
@@ -700,7 +713,7 @@ func (s *Server) fanOutStatus(b *account) {
 			continue
 		}
 		ws.seen[k] = true
-		ws.presence("", b, false)
+		ws.presence("", b, withUBX)
 	}
 }
 
@@ -739,12 +752,9 @@ func (c *nsConn) uux(trid string, payload []byte) {
 		a.media = *d.CurrentMedia
 	}
 	if c.status != "" {
-		k := key(a.email)
-		for _, ws := range c.s.watchers(a) {
-			if ws.dialect >= 11 && ws.seen[k] {
-				ws.sendPayload(ubxPayload(a), "UBX", a.email)
-			}
-		}
+		// A new PSM is a status notification with the info: NLN, then
+		// UBX on MSNP11+ (sso_msnp15.txt).
+		c.s.fanOutStatus(a, true)
 	}
 	c.send("UUX", trid, "0")
 }
@@ -771,7 +781,7 @@ func (c *nsConn) prp(trid, k, v string, hasValue bool) {
 func (c *nsConn) setName(name string) {
 	c.acct.name = name
 	if c.status != "" {
-		c.s.fanOutStatus(c.acct)
+		c.s.fanOutStatus(c.acct, false)
 	}
 }
 

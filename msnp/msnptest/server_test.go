@@ -223,7 +223,11 @@ func TestFanOut(t *testing.T) {
 	if got := s.PSM(alice); got != "hi & bye" {
 		t.Fatalf("PSM = %q", got)
 	}
-	// Bob speaks MSNP8: no UBX. Hiding shows FLN.
+	// Bob speaks MSNP8: the PSM change reaches him as an NLN without UBX.
+	b.expect("NLN NLN alice@example.com alice@example.com 0")
+	// The same status again is no news; hiding shows FLN.
+	tr = a.send("CHG", "NLN", "0")
+	a.expect("CHG " + tr + " NLN 0")
 	tr = a.send("CHG", "HDN", "0")
 	a.expect("CHG " + tr + " HDN 0")
 	b.expect("FLN alice@example.com")
@@ -247,6 +251,7 @@ func TestUBXFanOut(t *testing.T) {
 	b.expectPrefix("CHG")
 	a.expectPrefix("NLN NLN bob@example.com")
 	tr := b.sendPayload("UUX", []byte("<Data><PSM>a&lt;b</PSM><CurrentMedia></CurrentMedia></Data>"))
+	a.expect("NLN NLN bob@example.com bob@example.com 0 %3Cmsnobj%2F%3E")
 	ubx := a.expect("UBX bob@example.com 59")
 	if string(ubx.Payload) != "<Data><PSM>a&lt;b</PSM><CurrentMedia></CurrentMedia></Data>" {
 		t.Fatalf("UBX %q", ubx.Payload)
