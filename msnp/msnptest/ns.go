@@ -888,12 +888,17 @@ func (c *nsConn) adc(trid string, args []string) {
 	})
 }
 
-// addCommon puts b on the list, answers with reply(ser), tells b it was
-// added (RL) when the list is FL, and refreshes presence both ways.
+// addCommon puts b on the list and answers with reply(ser), as Escargot's
+// _add_common and me_contact_add do: adding twice is not an error (there is
+// no 215 outside groups) and AL and BL are not checked against each other.
+// An FL add always tells b (RL); if b was already on a list of ours but not
+// FL (someone who added us), the answer is followed by the BPR lines and
+// b's presence (ILN trid); a contact new to us gets no presence until it
+// changes its status.
 func (c *nsConn) addCommon(trid string, lst int, b *account, reply func(ser string) []string) {
 	a := c.acct
-	ct := a.contacts[key(b.email)]
-	if lst == listRL && (c.dialect < 11 || ct == nil || !ct.pending) {
+	old := a.contacts[key(b.email)]
+	if lst == listRL && (c.dialect < 11 || old == nil || !old.pending) {
 		c.closeAfterFlush()
 		return
 	}
@@ -901,29 +906,35 @@ func (c *nsConn) addCommon(trid string, lst int, b *account, reply func(ser stri
 		c.closeAfterFlush()
 		return
 	}
-	hadFL := ct != nil && ct.lists&listFL != 0
-	if ct != nil && ct.lists&lst != 0 && lst != listRL {
-		c.send("215", trid)
-		return
+	oldLists := -1
+	if old != nil {
+		oldLists = old.lists
 	}
-	if ct != nil && ((lst == listAL && ct.lists&listBL != 0) || (lst == listBL && ct.lists&listAL != 0)) {
-		c.send("219", trid)
-		return
+	ct := a.setLists(b, lst&^listRL)
+	if lst != listFL || ct.lists&(listAL|listBL) != 0 {
+		ct.pending = false
 	}
-	ct = a.setLists(b, lst&^listRL)
-	ct.pending = false
-	c.send(reply(orOmit(c.nextSer()))...)
-	if lst == listFL && !hadFL {
+	ser := orOmit(c.nextSer())
+	c.send(reply(ser)...)
+	if lst == listFL {
 		bc := b.setLists(a, listRL)
-		if bc.lists&(listAL|listBL|listFL) == 0 {
+		if bc.lists&(listAL|listBL) == 0 {
 			bc.pending = true
 		}
 		if bs := c.s.sessions[key(b.email)]; bs != nil {
 			bs.addedMe(a)
 		}
-		if c.ilnSent && c.s.seenStatus(b, a) != "FLN" {
-			c.seen[key(b.email)] = true
-			c.presence(trid, b, true)
+		if oldLists >= 0 && oldLists&listFL == 0 {
+			if c.synSent {
+				for _, p := range []string{"PHH", "PHW", "PHM"} {
+					c.send(line("BPR", ser, b.email, p)...)
+				}
+				c.send(line("BPR", ser, b.email, "MOB", "N")...)
+			}
+			if c.ilnSent && c.s.seenStatus(b, a) != "FLN" {
+				c.seen[key(b.email)] = true
+				c.presence(trid, b, true)
+			}
 		}
 	}
 	c.s.refreshWatchers(a)
@@ -958,6 +969,9 @@ func (c *nsConn) notifyAB() {
 	c.sendPayload(crlf(p), "NOT")
 }
 
+// rem is REM trid LIST id [group]: FL by GUID on MSNP10+, otherwise by
+// passport. As on Escargot, removing from a list the contact is not on
+// succeeds; removing a contact we have no entry for is 205 (208 on 10+).
 func (c *nsConn) rem(trid string, args []string) {
 	if len(args) < 2 {
 		return
@@ -971,6 +985,10 @@ func (c *nsConn) rem(trid string, args []string) {
 		return
 	}
 	usr := args[1]
+	notFound := "205"
+	if c.dialect >= 10 {
+		notFound = "208"
+	}
 	var b *account
 	if lst == listFL && c.dialect >= 10 {
 		if !guidRE.MatchString(usr) {
@@ -984,30 +1002,32 @@ func (c *nsConn) rem(trid string, args []string) {
 		}
 	} else {
 		b = c.s.accounts[key(usr)]
-	}
-	if b == nil {
-		c.send("205", trid)
-		return
+		if b == nil {
+			c.send("205", trid)
+			return
+		}
 	}
 	a := c.acct
-	ct := a.contacts[key(b.email)]
-	if ct == nil || ct.lists&lst == 0 {
-		c.send("216", trid)
+	var ct *contact
+	if b != nil {
+		ct = a.contacts[key(b.email)]
+	}
+	if ct == nil {
+		c.send(notFound, trid)
 		return
 	}
-	group := omit
 	if len(args) > 2 {
-		group = args[2]
 		// Removing from a group only: the contact stays on FL.
-		c.send(line("REM", trid, args[0], orOmit(c.nextSer()), esc(usr), group)...)
+		c.send(line("REM", trid, args[0], orOmit(c.nextSer()), esc(usr), esc(args[2]))...)
 		return
 	}
+	wasOn := ct.lists&lst != 0
 	a.clearLists(b, lst)
 	c.send(line("REM", trid, args[0], orOmit(c.nextSer()), esc(usr))...)
-	if lst == listFL {
+	if lst == listFL && wasOn {
 		delete(c.seen, key(b.email))
 		b.clearLists(a, listRL)
-		if bc := b.contacts[key(a.email)]; bc != nil && bc.lists&(listAL|listBL|listFL) == 0 {
+		if bc := b.contacts[key(a.email)]; bc != nil && bc.lists&listRL == 0 {
 			bc.pending = false
 		}
 		if bs := c.s.sessions[key(b.email)]; bs != nil {

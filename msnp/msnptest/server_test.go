@@ -323,12 +323,11 @@ func TestAddRemoveContactMSNP12(t *testing.T) {
 	if got := s.Lists(carol, alice); got != 8|16 {
 		t.Fatalf("carol's lists for alice = %d, want RL|PL", got)
 	}
-	tr = a.send("ADC", "FL", "N="+carol)
-	a.expect("215 " + tr)
 	tr = a.send("ADC", "AL", "N="+carol)
 	a.expect("ADC " + tr + " AL N=carol@example.com")
-	tr = a.send("ADC", "BL", "N="+carol)
-	a.expect("219 " + tr)
+	// Escargot does not refuse a second add (no 215).
+	tr = a.send("ADC", "AL", "N="+carol)
+	a.expect("ADC " + tr + " AL N=carol@example.com")
 	tr = a.send("ADC", "FL", "N=nobody@example.com")
 	a.expect("208 " + tr)
 	tr = a.send("REM", "FL", carol)
@@ -339,6 +338,55 @@ func TestAddRemoveContactMSNP12(t *testing.T) {
 	c.expectPrefix("NOT ")
 	if got := s.Lists(alice, carol); got != 2 {
 		t.Fatalf("alice's lists for carol = %d, want AL", got)
+	}
+	if got := s.Lists(carol, alice); got != 0 {
+		t.Fatalf("carol's lists for alice = %d, want none", got)
+	}
+	// Not on BL: still a success; no entry at all: 208.
+	tr = a.send("REM", "BL", carol)
+	a.expect("REM " + tr + " BL carol@example.com")
+	tr = a.send("REM", "AL", carol)
+	a.expect("REM " + tr + " AL carol@example.com")
+	tr = a.send("REM", "AL", carol)
+	a.expect("208 " + tr)
+	tr = a.send("REM", "AL", "nobody@example.com")
+	a.expect("205 " + tr)
+}
+
+// TestAcceptPendingContact: accepting someone who added us (FL add of an
+// RL-only entry) brings the BPR lines and their presence, on MSNP8.
+func TestAcceptPendingContact(t *testing.T) {
+	s := newServer(t)
+	s.AddContactOneWay(carol, alice)
+	c := login(t, s, carol, pwd, 12)
+	c.send("CHG", "NLN", "0")
+	c.expectPrefix("CHG")
+	c.expectPrefix("MSG Hotmail")
+	a := login(t, s, alice, pwd, 8)
+	tr := a.send("SYN", "0")
+	a.expect("SYN " + tr + " 1 2 1")
+	a.expect("GTC A")
+	a.expect("BLP AL")
+	a.expect("LSG 0 Other%20Contacts 0")
+	a.expect("LST bob@example.com bob@example.com 11 0")
+	a.expect("LST carol@example.com Carol%20C 8 0")
+	tr = a.send("CHG", "NLN", "0")
+	a.expect("CHG " + tr + " NLN 0")
+	tr = a.send("ADD", "AL", carol, carol)
+	a.expect("ADD " + tr + " AL 2 carol@example.com carol@example.com")
+	tr = a.send("ADD", "FL", carol, carol, "0")
+	a.expect("ADD " + tr + " FL 3 carol@example.com carol@example.com 0")
+	a.expect("BPR 3 carol@example.com PHH")
+	a.expect("BPR 3 carol@example.com PHW")
+	a.expect("BPR 3 carol@example.com PHM")
+	a.expect("BPR 3 carol@example.com MOB N")
+	a.expect("ILN " + tr + " NLN carol@example.com Carol%20C 0")
+	// Carol added Alice, so she saw her come online.
+	c.expect("NLN NLN alice@example.com alice@example.com 0 %3Cmsnobj%2F%3E")
+	c.expect("ADC 0 RL N=alice@example.com F=alice@example.com")
+	c.expectPrefix("NOT ")
+	if got := s.Lists(alice, carol); got != 1|2|8 {
+		t.Fatalf("alice's lists for carol = %d, want FL|AL|RL", got)
 	}
 }
 
