@@ -190,3 +190,18 @@ func FuzzNSInput(f *testing.F) {
 		d.conn.Close()
 	})
 }
+
+func TestAnnounceMaintenance(t *testing.T) {
+	s := newServer(t)
+	a := login(t, s, alice, pwd, 11)
+	if n := s.AnnounceMaintenance(5); n != 1 {
+		t.Fatalf("told %d sessions", n)
+	}
+	msg := a.expectPrefix("MSG Hotmail Hotmail ")
+	if want := "Content-Type: application/x-msmsgssystemmessage\r\n\r\nType: 1\r\nArg1: 5\r\n"; !strings.HasSuffix(string(msg.Payload), want) {
+		t.Fatalf("payload %q", msg.Payload)
+	}
+	s.Kick(alice, "SSD")
+	a.expect("OUT SSD")
+	a.expectClosed()
+}

@@ -505,3 +505,19 @@ func newGUID() string {
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
+
+// AnnounceMaintenance sends every logged-in client Escargot's maintenance
+// notice, "MSG Hotmail Hotmail" with an application/x-msmsgssystemmessage
+// body of Type 1 and Arg1 minutes (FACTS.md §1.5). It returns how many
+// sessions were told. Follow it with Kick(passport, "SSD") to shut down.
+func (s *Server) AnnounceMaintenance(minutes int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	body := fmt.Sprintf("MIME-Version: 1.0\r\nContent-Type: application/x-msmsgssystemmessage\r\n\r\nType: 1\r\nArg1: %d\r\n", minutes)
+	n := 0
+	for _, c := range s.sessions {
+		c.sendPayload([]byte(body), "MSG", "Hotmail", "Hotmail")
+		n++
+	}
+	return n
+}
