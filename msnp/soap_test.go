@@ -31,20 +31,32 @@ type testSOAPRequest struct {
 	} `xml:"http://schemas.xmlsoap.org/soap/envelope/ Body"`
 }
 
-func decodeTestRequest(t *testing.T, r *http.Request, hdr, body any) {
+func readAll(t *testing.T, r *http.Request) string {
 	t.Helper()
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
 		t.Error(err)
-		return
 	}
+	return string(raw)
+}
+
+func decodeTestRequest(t *testing.T, r *http.Request, hdr, body any) {
+	t.Helper()
+	decodeTestRequestBytes(t, readAll(t, r), hdr, body)
+}
+
+// decodeTestRequestBytes decodes hdr from the wrapped header blocks and
+// body from the body's first element.
+func decodeTestRequestBytes(t *testing.T, raw string, hdr, body any) {
+	t.Helper()
 	var env testSOAPRequest
-	if err := xml.Unmarshal(raw, &env); err != nil {
+	if err := xml.Unmarshal([]byte(raw), &env); err != nil {
 		t.Errorf("request envelope: %v\n%s", err, raw)
 		return
 	}
 	if hdr != nil {
-		if err := xml.Unmarshal(env.Header.Inner, hdr); err != nil {
+		wrapped := append(append([]byte("<h>"), env.Header.Inner...), "</h>"...)
+		if err := xml.Unmarshal(wrapped, hdr); err != nil {
 			t.Errorf("request header: %v\n%s", err, env.Header.Inner)
 		}
 	}
@@ -69,10 +81,12 @@ func TestSOAPCallRoundTrip(t *testing.T) {
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/xml") {
 			t.Errorf("Content-Type = %q", ct)
 		}
-		var h testHdr
+		var h struct {
+			Hdr testHdr `xml:"urn:test Hdr"`
+		}
 		var b testEcho
 		decodeTestRequest(t, r, &h, &b)
-		if h.Token != "t=1&p=2" || b.Value != "a<b&c" {
+		if h.Hdr.Token != "t=1&p=2" || b.Value != "a<b&c" {
 			t.Errorf("decoded header %+v body %+v", h, b)
 		}
 		soapReply(w, 200, `<Echo xmlns="urn:test"><value>`+xmlEscapeString(b.Value)+`!</value></Echo>`)
