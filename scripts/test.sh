@@ -12,3 +12,6 @@ go test -count=1 ./...
 echo "== fuzz (short runs)"
 fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-10s}" "$1"; }
 fuzz ./msnp FuzzReader
+fuzz ./msnp FuzzParseML
+fuzz ./msnp FuzzParseMailData
+fuzz ./msnp FuzzParseUBXData
