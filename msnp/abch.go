@@ -126,6 +126,21 @@ type abMemberXML struct {
 	CID          string `xml:"CID,omitempty"`
 }
 
+// MarshalXML writes the member with a conventional xsi: prefix
+// (encoding/xml would invent "_XMLSchema-instance"); servers such as
+// Escargot read the attribute by its namespace, {xsi}type.
+func (m abMemberXML) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	type plain abMemberXML
+	p := plain(m)
+	if p.XSIType != "" {
+		start.Attr = append(start.Attr,
+			xml.Attr{Name: xml.Name{Local: "xmlns:xsi"}, Value: xsiNS},
+			xml.Attr{Name: xml.Name{Local: "xsi:type"}, Value: p.XSIType})
+		p.XSIType = ""
+	}
+	return e.EncodeElement(p, start)
+}
+
 // ABMember is one passport on a membership list.
 type ABMember struct {
 	PassportName string
@@ -459,12 +474,15 @@ func (s *ABService) AddMember(ctx context.Context, role ABRole, passport string)
 	return s.call(ctx, s.SharingURL, "AddMember", ABScenarioBlockUnblock, req, nil)
 }
 
-// DeleteMember takes passport off a membership list.
-func (s *ABService) DeleteMember(ctx context.Context, role ABRole, passport string) error {
+// DeleteMember takes passport off a membership list. membershipID is the
+// member's MembershipId from FindMembership ("" if unknown): some Escargot
+// versions find the member only by it ("<Role>/<contact uuid>").
+func (s *ABService) DeleteMember(ctx context.Context, role ABRole, passport, membershipID string) error {
 	ms, err := abMembership(role, passport)
 	if err != nil {
 		return err
 	}
+	ms[0].Members[0].MembershipID = membershipID
 	req := abDeleteMemberRequest{Handle: abServiceHandle{ID: "0", Type: "Messenger"}, Memberships: ms}
 	return s.call(ctx, s.SharingURL, "DeleteMember", ABScenarioBlockUnblock, req, nil)
 }

@@ -227,20 +227,25 @@ func TestABAddDeleteMember(t *testing.T) {
 		if m.XSIType != "PassportMember" || m.Type != "Passport" || m.State != "Accepted" {
 			t.Errorf("member %+v", m)
 		}
-		seen = append(seen, action+" "+ms[0].Role+" "+m.PassportName)
+		if !strings.Contains(raw, `xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="PassportMember"`) {
+			t.Errorf("xsi:type not written conventionally: %s", raw)
+		}
+		seen = append(seen, action+" "+ms[0].Role+" "+m.PassportName+" "+m.MembershipID)
 		soapReply(w, 200, `<`+action+`Response xmlns="http://www.msn.com/webservices/AddressBook"/>`)
 	})
 	ctx := context.Background()
 	for _, step := range []func() error{
 		func() error { return ab.AddMember(ctx, ABRoleBlock, "eve@example.com") },
-		func() error { return ab.DeleteMember(ctx, ABRoleAllow, "eve@example.com") },
-		func() error { return ab.DeleteMember(ctx, ABRolePending, "carol@example.org") },
+		func() error {
+			return ab.DeleteMember(ctx, ABRoleAllow, "eve@example.com", "Allow/6c2b8a1e-0000-4000-8000-000000000001")
+		},
+		func() error { return ab.DeleteMember(ctx, ABRolePending, "carol@example.org", "") },
 	} {
 		if err := step(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want := "AddMember Block eve@example.com|DeleteMember Allow eve@example.com|DeleteMember Pending carol@example.org"
+	want := "AddMember Block eve@example.com |DeleteMember Allow eve@example.com Allow/6c2b8a1e-0000-4000-8000-000000000001|DeleteMember Pending carol@example.org "
 	if got := strings.Join(seen, "|"); got != want {
 		t.Errorf("got %s", got)
 	}
