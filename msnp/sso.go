@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -324,4 +325,83 @@ func ssoTokensFrom(resp *rstrCollection, now time.Time) (*SSOTokens, error) {
 		return nil, &SSOAuthError{Reason: "malformed " + SSOAddressMessengerClear + " ticket"}
 	}
 	return set, nil
+}
+
+// String redacts the password (and any %v of a struct holding the request).
+func (r SSORequest) String() string {
+	return fmt.Sprintf("SSORequest{%s user=%s policy=%s password=[redacted]}", r.URL, r.Username, r.Policy)
+}
+
+// GoString redacts the password for %#v as well.
+func (r SSORequest) GoString() string { return r.String() }
+
+// SSOLoginArgs returns the two arguments of `USR trid SSO S <ticket> <mbi>`:
+// the messengerclear.live.com ticket and the MBI proof for the server's
+// nonce. (MSNP16+ append the machine GUID themselves.)
+func SSOLoginArgs(tokens *SSOTokens, nonce string) (ticket, mbi string, err error) {
+	t, ok := tokens.Get(SSOAddressMessengerClear)
+	if !ok || t.BinarySecret == "" {
+		return "", "", &SSOAuthError{Reason: "no " + SSOAddressMessengerClear + " token with a BinarySecret"}
+	}
+	mbi, err = MBIResponse(t.BinarySecret, nonce)
+	if err != nil {
+		return "", "", err
+	}
+	return t.Ticket, mbi, nil
+}
+
+// SSOTokenCache keeps one account's tokens and fetches new ones when they
+// come within Margin of expiring. It is safe for concurrent use; callers
+// block while one renewal runs.
+type SSOTokenCache struct {
+	Request SSORequest
+	Margin  time.Duration    // default 1 h
+	Now     func() time.Time // default time.Now; tests inject a clock
+
+	mu     sync.Mutex
+	tokens *SSOTokens
+}
+
+// Tokens returns valid tokens, renewing them first if needed.
+func (c *SSOTokenCache) Tokens(ctx context.Context) (*SSOTokens, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	margin := c.Margin
+	if margin == 0 {
+		margin = time.Hour
+	}
+	if c.tokens != nil && !c.tokens.NeedsRenewal(now(), margin) {
+		return c.tokens, nil
+	}
+	t, err := RequestSSOTokens(ctx, c.Request)
+	if err != nil {
+		return nil, err
+	}
+	c.tokens = t
+	return t, nil
+}
+
+// RenewAt says when the cached tokens should be renewed (zero if none).
+func (c *SSOTokenCache) RenewAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tokens == nil {
+		return time.Time{}
+	}
+	margin := c.Margin
+	if margin == 0 {
+		margin = time.Hour
+	}
+	return c.tokens.RenewAt(margin)
+}
+
+// Invalidate drops the cached tokens, e.g. after the server refused them.
+func (c *SSOTokenCache) Invalidate() {
+	c.mu.Lock()
+	c.tokens = nil
+	c.mu.Unlock()
 }

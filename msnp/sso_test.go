@@ -3,6 +3,7 @@ package msnp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -158,5 +159,52 @@ func TestRequestSSOTokensRequestXML(t *testing.T) {
 	}
 	if info.HostingApp != hostingApp || info.BinaryVersion != "4" || info.RequestParams != "AQAAAAIAAABsYwQAAAAxMDMz" {
 		t.Errorf("AuthInfo %+v", info)
+	}
+}
+
+func TestSSOTokenCacheAndLoginArgs(t *testing.T) {
+	sample, err := os.ReadFile("testdata/sso_rst_response.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		w.Write(sample)
+	}))
+	defer srv.Close()
+	// The sample's tokens expire 2026-11-25T18:45:25Z.
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	c := &SSOTokenCache{Request: SSORequest{URL: srv.URL, Username: "alice@example.com", Password: "s3cr3t-pw", HTTP: srv.Client()}, Now: func() time.Time { return now }}
+	for i := 0; i < 2; i++ {
+		if _, err := c.Tokens(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("%d RST calls for two fresh reads", calls)
+	}
+	if got := c.RenewAt(); !got.Equal(time.Date(2026, 11, 25, 17, 45, 25, 0, time.UTC)) {
+		t.Errorf("RenewAt %v", got)
+	}
+	now = now.Add(6 * time.Hour) // 17:59 is inside the one-hour margin
+	tok, err := c.Tokens(context.Background())
+	if err != nil || calls != 2 {
+		t.Fatalf("no renewal near expiry: calls=%d err=%v", calls, err)
+	}
+	c.Invalidate()
+	if _, err := c.Tokens(context.Background()); err != nil || calls != 3 {
+		t.Fatalf("no renewal after Invalidate: calls=%d", calls)
+	}
+
+	ticket, mbi, err := SSOLoginArgs(tok, mbiVecNonce)
+	if err != nil || !strings.HasPrefix(ticket, "t=54488f5ab27c6513a778") || len(mbi) != 172 {
+		t.Fatalf("SSOLoginArgs %.20s %q %v", ticket, mbi, err)
+	}
+	if _, _, err := SSOLoginArgs(&SSOTokens{}, mbiVecNonce); !errors.Is(err, ErrAuthentication) {
+		t.Errorf("missing token: %v", err)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", c.Request, c.Request, c.Request); strings.Contains(s, "s3cr3t") {
+		t.Errorf("request formatting leaks the password: %s", s)
 	}
 }
