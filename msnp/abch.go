@@ -256,15 +256,24 @@ type abContactXML struct {
 	Deleted string `xml:"fDeleted"`
 }
 
+// abResultXML is the body of ABFindAllResult and ABFindContactsPagedResult.
+// Servers disagree on case (Escargot: groups/contacts in ABFindAll,
+// Groups/Contacts in the paged result; other revival servers swap them),
+// so both spellings are read.
+type abResultXML struct {
+	Groups        []abGroupXML   `xml:"groups>Group"`
+	GroupsUpper   []abGroupXML   `xml:"Groups>Group"`
+	Contacts      []abContactXML `xml:"contacts>Contact"`
+	ContactsUpper []abContactXML `xml:"Contacts>Contact"`
+	CircleTicket  string         `xml:"CircleResult>CircleTicket"`
+}
+
 type abFindAllResponse struct {
-	Groups   []abGroupXML   `xml:"ABFindAllResult>groups>Group"`
-	Contacts []abContactXML `xml:"ABFindAllResult>contacts>Contact"`
+	Result abResultXML `xml:"ABFindAllResult"`
 }
 
 type abFindContactsPagedResponse struct {
-	Groups       []abGroupXML   `xml:"ABFindContactsPagedResult>Groups>Group"`
-	Contacts     []abContactXML `xml:"ABFindContactsPagedResult>Contacts>Contact"`
-	CircleTicket string         `xml:"ABFindContactsPagedResult>CircleResult>CircleTicket"`
+	Result abResultXML `xml:"ABFindContactsPagedResult"`
 }
 
 // ABContact is an address-book entry (the forward list and yourself).
@@ -303,8 +312,10 @@ func (ab *ABAddressBook) Me() (ABContact, bool) {
 	return ABContact{}, false
 }
 
-func convertAB(groups []abGroupXML, contacts []abContactXML) *ABAddressBook {
-	ab := &ABAddressBook{}
+func convertAB(r *abResultXML) *ABAddressBook {
+	groups := append(r.Groups, r.GroupsUpper...)
+	contacts := append(r.Contacts, r.ContactsUpper...)
+	ab := &ABAddressBook{CircleTicket: strings.TrimSpace(r.CircleTicket)}
 	for _, g := range groups {
 		if parseABBool(g.Deleted) {
 			continue
@@ -346,7 +357,7 @@ func (s *ABService) FindAll(ctx context.Context) (*ABAddressBook, error) {
 	if err := s.call(ctx, s.ABURL, "ABFindAll", ABScenarioInitial, req, &resp); err != nil {
 		return nil, err
 	}
-	return convertAB(resp.Groups, resp.Contacts), nil
+	return convertAB(&resp.Result), nil
 }
 
 // FindContactsPaged downloads the whole address book the WLM 2009
@@ -357,9 +368,7 @@ func (s *ABService) FindContactsPaged(ctx context.Context) (*ABAddressBook, erro
 	if err := s.call(ctx, s.ABURL, "ABFindContactsPaged", ABScenarioInitial, req, &resp); err != nil {
 		return nil, err
 	}
-	ab := convertAB(resp.Groups, resp.Contacts)
-	ab.CircleTicket = strings.TrimSpace(resp.CircleTicket)
-	return ab, nil
+	return convertAB(&resp.Result), nil
 }
 
 // --- ABContactAdd / ABContactDelete ---

@@ -150,6 +150,13 @@ func TestABFindContactsPaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSampleAB(t, book)
+	// The same result with lower-case groups/contacts (as some servers send).
+	lower := strings.NewReplacer("<Groups>", "<groups>", "</Groups>", "</groups>", "<Contacts>", "<contacts>", "</Contacts>", "</contacts>").Replace(sampleABFindContactsPaged)
+	var resp abFindContactsPagedResponse
+	if err := decodeSOAPResponse([]byte(`<Envelope><Body>`+lower+`</Body></Envelope>`), 200, "200 OK", &resp); err != nil {
+		t.Fatal(err)
+	}
+	checkSampleAB(t, convertAB(&resp.Result))
 	if !strings.Contains(book.CircleTicket, "<SignedTicket/>") {
 		t.Errorf("circle ticket %q", book.CircleTicket)
 	}
