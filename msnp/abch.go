@@ -431,6 +431,32 @@ func (s *ABService) ContactDelete(ctx context.Context, contactIDs ...string) err
 	return s.call(ctx, s.ABURL, "ABContactDelete", ABScenarioTimer, req, nil)
 }
 
+type abContactUpdateRequest struct {
+	XMLName  xml.Name               `xml:"http://www.msn.com/webservices/AddressBook ABContactUpdate"`
+	ABID     string                 `xml:"abId"`
+	Contacts []abContactUpdateEntry `xml:"contacts>Contact"`
+}
+
+type abContactUpdateEntry struct {
+	Info struct {
+		ContactType string `xml:"contactType"`
+		DisplayName string `xml:"displayName"`
+	} `xml:"contactInfo"`
+	PropertiesChanged string `xml:"propertiesChanged"`
+}
+
+// UpdateMyDisplayName roams your own friendly name through the address
+// book (ABContactUpdate on the contactType Me entry), as MSNP13+ clients
+// do alongside PRP MFN.
+func (s *ABService) UpdateMyDisplayName(ctx context.Context, name string) error {
+	var me abContactUpdateEntry
+	me.Info.ContactType = "Me"
+	me.Info.DisplayName = name
+	me.PropertiesChanged = "DisplayName"
+	req := abContactUpdateRequest{ABID: abZeroID, Contacts: []abContactUpdateEntry{me}}
+	return s.call(ctx, s.ABURL, "ABContactUpdate", ABScenarioTimer, req, nil)
+}
+
 // --- AddMember / DeleteMember ---
 
 type abServiceHandle struct {

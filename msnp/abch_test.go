@@ -212,6 +212,23 @@ func TestABContactAddDelete(t *testing.T) {
 	}
 }
 
+func TestABUpdateMyDisplayName(t *testing.T) {
+	called := false
+	_, ab := abTestServer(t, func(action string, w http.ResponseWriter, raw string) {
+		var req abContactUpdateRequest
+		decodeTestRequestBytes(t, raw, nil, &req)
+		if action != "ABContactUpdate" || len(req.Contacts) != 1 || req.Contacts[0].Info.ContactType != "Me" ||
+			req.Contacts[0].Info.DisplayName != "Alice & <friends>" || req.Contacts[0].PropertiesChanged != "DisplayName" {
+			t.Errorf("%s %+v", action, req)
+		}
+		called = true
+		soapReply(w, 200, `<ABContactUpdateResponse xmlns="http://www.msn.com/webservices/AddressBook"/>`)
+	})
+	if err := ab.UpdateMyDisplayName(context.Background(), "Alice & <friends>"); err != nil || !called {
+		t.Fatalf("err %v called %v", err, called)
+	}
+}
+
 func TestABAddDeleteMember(t *testing.T) {
 	var seen []string
 	_, ab := abTestServer(t, func(action string, w http.ResponseWriter, raw string) {
