@@ -703,7 +703,7 @@ func ParseML(payload []byte) ([]MLEntry, error) {
 			if c.N == "" {
 				return nil, fmt.Errorf("msnp: <ml> contact without a name in %s", dom.N)
 			}
-			e := MLEntry{Email: c.N + "@" + dom.N, FriendlyName: Unescape(c.F)}
+			e := MLEntry{Email: c.N + "@" + dom.N, FriendlyName: strings.ToValidUTF8(Unescape(c.F), "\uFFFD")}
 			if c.L != "" {
 				n, err := strconv.Atoi(strings.TrimSpace(c.L))
 				if err != nil || n < 0 || n > 0xff {

@@ -2,10 +2,12 @@ package msnp
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -25,6 +27,12 @@ func NewMachineGUID() (string, error) {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return formatGUID(b), nil
+}
+
+// randomBytes fills b from crypto/rand.
+func randomBytes(b []byte) error {
+	_, err := io.ReadFull(rand.Reader, b)
+	return err
 }
 
 func formatGUID(b [16]byte) string {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
@@ -474,10 +473,4 @@ func oimLockKey(challenge, productID, productKey string) string {
 	binary.LittleEndian.PutUint32(out[8:], uint32(h[2]^high))
 	binary.LittleEndian.PutUint32(out[12:], uint32(h[3]^low))
 	return hex.EncodeToString(out)
-}
-
-// randomBytes fills b from crypto/rand.
-func randomBytes(b []byte) error {
-	_, err := io.ReadFull(rand.Reader, b)
-	return err
 }

@@ -49,9 +49,6 @@ type soapBody struct {
 // soapResponse is the incoming envelope: the body's first element is kept
 // raw and decoded in a second pass, once we know it is not a Fault.
 type soapResponse struct {
-	Header struct {
-		Inner []byte `xml:",innerxml"`
-	} `xml:"Header"`
 	Body struct {
 		Inner []byte `xml:",innerxml"`
 	} `xml:"Body"`
@@ -240,7 +237,7 @@ func firstElementText(s, local string) string {
 }
 
 func soapActionName(action string) string {
-	if i := strings.LastIndexAny(action, "/"); i >= 0 {
+	if i := strings.LastIndex(action, "/"); i >= 0 {
 		return action[i+1:]
 	}
 	return action
