@@ -2,6 +2,11 @@ package msnp
 
 import (
 	"bytes"
+	"crypto/cipher"
+	"crypto/des"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -64,5 +69,33 @@ func TestMBIResponseErrors(t *testing.T) {
 	}
 	if _, err := MBIResponseWithIV(mbiVecSecret, mbiVecNonce, bytes.NewReader([]byte{1, 2})); err == nil {
 		t.Error("short IV accepted")
+	}
+}
+
+// TestMBIVerifies checks a random-IV blob the way Escargot's verifier does:
+// decrypt with key3, compare the nonce, recompute the hash with key2.
+func TestMBIVerifies(t *testing.T) {
+	const secret = "g/LI9nmBdQzJO07Sx+20e90N6Lfc0OkK" // from sso_msnp15.txt
+	const nonce = "WsWbVL7ig+BJDuQShEyy8WTaxCS6Cf7uSLygY385+8Cfq/o3uR92Ul+GczW0yfDm"
+	blobB64, err := MBIResponse(secret, nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := base64.StdEncoding.DecodeString(blobB64)
+	if err != nil || len(blob) != 128 {
+		t.Fatalf("blob %d bytes, %v", len(blob), err)
+	}
+	keys, _ := DeriveMBIKeys(secret)
+	iv, hash, ct := blob[28:36], blob[36:56], blob[56:]
+	block, _ := des.NewTripleDESCipher(keys.Encrypt)
+	plain := make([]byte, len(ct))
+	cipher.NewCBCDecrypter(block, iv).CryptBlocks(plain, ct)
+	if string(plain[:64]) != nonce || !bytes.Equal(plain[64:], bytes.Repeat([]byte{8}, 8)) {
+		t.Fatalf("decrypted %q", plain)
+	}
+	m := hmac.New(sha1.New, keys.Hash)
+	m.Write([]byte(nonce))
+	if !hmac.Equal(m.Sum(nil), hash) {
+		t.Fatal("hash does not verify")
 	}
 }
