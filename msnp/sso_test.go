@@ -88,6 +88,10 @@ func TestRequestSSOTokens(t *testing.T) {
 			w.Write(sample)
 		case "fault":
 			w.Write([]byte(escargotRSTFault))
+		case "fault403":
+			// Older Escargot answered a bad password with 403 and RST.error.xml.
+			w.WriteHeader(403)
+			w.Write([]byte(escargotRSTFault))
 		case "notoken":
 			w.Write([]byte(`<S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/"><S:Body><wst:RequestSecurityTokenResponseCollection xmlns:wst="x"/></S:Body></S:Envelope>`))
 		case "500":
@@ -104,7 +108,7 @@ func TestRequestSSOTokens(t *testing.T) {
 		t.Error("no secret")
 	}
 
-	for _, c := range []string{"fault", "notoken"} {
+	for _, c := range []string{"fault", "fault403", "notoken"} {
 		req.URL = srv.URL + "/RST.srf?case=" + c
 		_, err := RequestSSOTokens(context.Background(), req)
 		if !errors.Is(err, ErrAuthentication) {
