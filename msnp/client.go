@@ -515,13 +515,13 @@ func (cn *conn) keepalive() {
 		case <-t.C:
 		case <-cn.pingNow:
 		}
+		wait := cn.interval()
 		cn.mu.Lock()
 		if cn.awaitingQNG && time.Since(cn.lastPing) >= timeout {
 			cn.mu.Unlock()
 			cn.fail(&NetworkError{Op: "keepalive", Err: ErrKeepaliveTimeout})
 			return
 		}
-		wait := cn.interval()
 		if !cn.awaitingQNG {
 			cn.awaitingQNG = true
 			cn.lastPing = time.Now()
