@@ -485,7 +485,10 @@ func (cn *conn) route(cmd *Command) error {
 			if err := cn.c.applyReply(cn, cmd); err != nil {
 				return err
 			}
-			p.ch <- cmd
+			select {
+			case p.ch <- cmd:
+			default: // a duplicate reply: the first one counts
+			}
 			return nil
 		}
 	}

@@ -643,3 +643,44 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestRedirect puts a dispatch server in front of msnptest: it answers
+// USR TWN I with XFR NS, and the client must log in at the address given.
+func TestRedirect(t *testing.T) {
+	s := newServer(t)
+	s.AddAccount("alice@example.com", "pw", "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		r, w := msnp.NewReader(nc), msnp.NewWriter(nc)
+		for {
+			cmd, err := r.ReadCommand()
+			if err != nil {
+				return
+			}
+			trid := cmd.Arg(0)
+			switch cmd.Name {
+			case "VER":
+				w.WriteCommand(&msnp.Command{Name: "VER", Args: []string{trid, "MSNP12"}})
+			case "CVR":
+				w.WriteCommand(&msnp.Command{Name: "CVR", Args: []string{trid, "7.5.0324", "7.5.0324", "7.5.0324", "x", "y"}})
+			case "USR":
+				w.WriteCommand(&msnp.Command{Name: "XFR", Args: []string{trid, "NS", s.NSAddr(), "0", "127.0.0.1:1863"}})
+			}
+		}
+	}()
+	cfg := config(s, msnp.MSNP12)
+	cfg.Server = ln.Addr().String()
+	c, _ := connect(t, cfg, "alice@example.com", "pw")
+	if !s.Online("alice@example.com") || c.Protocol() != msnp.MSNP12 {
+		t.Fatal("not logged in after the redirect")
+	}
+}
