@@ -261,6 +261,21 @@ func TestPresenceBothWays(t *testing.T) {
 				break
 			}
 		}
+		if p >= msnp.MSNP11 {
+			// Her UBX belongs to the dump too.
+			var sawPSM bool
+			for _, ev := range bev.all() {
+				if pm, ok := ev.(msnp.PersonalMessage); ok && pm.Passport == "alice@example.com" {
+					sawPSM = true
+				}
+				if is[msnp.PresenceSynced](ev) {
+					break
+				}
+			}
+			if !sawPSM {
+				t.Errorf("alice's UBX came after PresenceSynced: %s", fmtEvents(bev.all()))
+			}
+		}
 		if !sawAlice {
 			t.Fatalf("bob did not get alice's initial presence before PresenceSynced: %s", fmtEvents(bev.all()))
 		}
@@ -682,5 +697,53 @@ func TestRedirect(t *testing.T) {
 	c, _ := connect(t, cfg, "alice@example.com", "pw")
 	if !s.Online("alice@example.com") || c.Protocol() != msnp.MSNP12 {
 		t.Fatal("not logged in after the redirect")
+	}
+}
+
+// TestStuckHandler: a handler that stops returning gets the connection
+// closed once MaxQueuedEvents wait, instead of unbounded memory.
+func TestStuckHandler(t *testing.T) {
+	s := newServer(t)
+	s.AddAccount("alice@example.com", "pw", "")
+	release := make(chan struct{})
+	got := make(chan msnp.Event, 100)
+	cfg := config(s, msnp.MSNP12)
+	cfg.MaxQueuedEvents = 3
+	c, err := msnp.New(cfg, "alice@example.com", "pw", func(ev msnp.Event) {
+		<-release
+		got <- ev
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Connect(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	var raw strings.Builder
+	for i := 0; i < 10; i++ {
+		fmt.Fprintf(&raw, "FLN user%d@example.com\r\n", i)
+	}
+	s.SendRaw("alice@example.com", []byte(raw.String()))
+	if err := s.WaitOffline(ctxT(t), "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	var evs []msnp.Event
+	for {
+		select {
+		case ev := <-got:
+			evs = append(evs, ev)
+			if d, ok := ev.(msnp.Disconnected); ok {
+				if d.Reason != msnp.ReasonConnectionLost || d.Err == nil || !strings.Contains(d.Err.Error(), "not keeping up") {
+					t.Fatalf("Disconnected = %+v", d)
+				}
+				if len(evs) > 5 {
+					t.Fatalf("%d events queued past the limit: %s", len(evs), fmtEvents(evs))
+				}
+				return
+			}
+		case <-time.After(wait):
+			t.Fatalf("no Disconnected; got %s", fmtEvents(evs))
+		}
 	}
 }
