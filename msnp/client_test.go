@@ -419,14 +419,21 @@ func TestContactListEdits(t *testing.T) {
 }
 
 func TestDeclinePending(t *testing.T) {
+	forVersions(t, []msnp.Protocol{msnp.MSNP8, msnp.MSNP12}, testDeclinePending)
+}
+
+func testDeclinePending(t *testing.T, p msnp.Protocol) {
 	s := newServer(t)
 	s.AddAccount("alice@example.com", "pw", "")
 	s.AddAccount("carol@example.com", "pw", "")
 	s.AddContactOneWay("alice@example.com", "carol@example.com")
-	c, _ := connect(t, config(s, msnp.MSNP12), "carol@example.com", "pw")
+	c, cev := connect(t, config(s, p), "carol@example.com", "pw")
 	ct, ok := c.Contact("alice@example.com")
 	if !ok || ct.Lists&msnp.PL == 0 {
 		t.Fatalf("pending contact not listed: %+v", c.Contacts())
+	}
+	if ev := cev.next(t, "AddedBy", is[msnp.AddedBy]).(msnp.AddedBy); ev.Passport != "alice@example.com" {
+		t.Fatalf("AddedBy = %+v", ev)
 	}
 	if err := c.DeclinePending(ctxT(t), "alice@example.com"); err != nil {
 		t.Fatal(err)

@@ -87,6 +87,12 @@ func (c *Client) dispatch(cn *conn, cmd *Command) error {
 		if err != nil {
 			return err
 		}
+		// Someone who added the account while it was away: on the reverse
+		// list and on neither allow nor block list (MSNP10+ also say PL).
+		pending := ct.Lists&PL != 0 || (ct.Lists&RL != 0 && ct.Lists&(AL|BL) == 0)
+		if pending {
+			ct.Lists |= PL
+		}
 		c.mu.Lock()
 		if c.contacts != nil {
 			e := c.contactLocked(ct.Passport)
@@ -95,6 +101,11 @@ func (c *Client) dispatch(cn *conn, cmd *Command) error {
 			e.Status = st
 		}
 		c.mu.Unlock()
+		if pending {
+			if err := c.emit(AddedBy{Passport: ct.Passport, Name: ct.FriendlyName}); err != nil {
+				return err
+			}
+		}
 		return cn.syncStep(1)
 	case "LSG":
 		g, err := cn.d.parseLSG(cmd)
