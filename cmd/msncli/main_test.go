@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/msnbridge/msnbridge/msnp/msnptest"
 )
@@ -103,5 +105,32 @@ func TestExitCodes(t *testing.T) {
 	s.RefuseLogins(500)
 	if code := run(append(args, "login"), &out, &errb); code != exitProtocol {
 		t.Errorf("server error: exit %d, want %d", code, exitProtocol)
+	}
+}
+
+func TestListen(t *testing.T) {
+	s, args := setup(t, "pw")
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb bytes.Buffer
+	code := make(chan int, 1)
+	go func() { code <- runContext(ctx, append(args, "listen"), &out, &errb) }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := s.WaitStatus(wctx, "alice@example.com", "NLN"); err != nil {
+		t.Fatal(err)
+	}
+	s.Kick("alice@example.com", "OTH")
+	select {
+	case c := <-code:
+		if c != exitNetwork {
+			t.Fatalf("exit %d after being kicked, want %d", c, exitNetwork)
+		}
+	case <-wctx.Done():
+		t.Fatal("listen did not stop")
+	}
+	cancel()
+	ms := lines(t, out.String())
+	if last := ms[len(ms)-1]; last["event"] != "Disconnected" || last["reason"] != "other-login" {
+		t.Fatalf("last line %v", last)
 	}
 }
