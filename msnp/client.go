@@ -75,7 +75,7 @@ type conn struct {
 	c       *Client
 	nc      net.Conn
 	w       *Writer
-	d       dialect
+	d       dialect       // set by the reader on the VER reply, then fixed
 	done    chan struct{} // closed when the reader stops
 	pingNow chan struct{}
 
@@ -209,14 +209,13 @@ func (c *Client) login(ctx context.Context, addr string) (*conn, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	p, perr := ParseProtocol(r.Arg(1))
 	if r.Arg(1) == "0" {
 		return nil, "", ErrNoCommonVersion
 	}
-	if perr != nil || !containsProto(c.cfg.Protocols, p) {
+	if cn.d == nil { // applyReply sets it when the reply names an offered version
 		return nil, "", &ProtocolError{Line: cut(r.String()), Err: errors.New("server chose a version that was not offered")}
 	}
-	cn.d = dialectFor(p)
+	p := cn.d.protocol()
 	c.log.Debug().Stringer("protocol", p).Msg("version negotiated")
 
 	ci := c.cfg.clientInfo()

@@ -16,6 +16,12 @@ func (c *Client) applyReply(cn *conn, cmd *Command) error {
 		return nil
 	}
 	switch cmd.Name {
+	case "VER":
+		// The dialect is set here, by the reader, so that the lines after
+		// the reply are already read in it.
+		if p, err := ParseProtocol(cmd.Arg(1)); err == nil && containsProto(c.cfg.Protocols, p) {
+			cn.d = dialectFor(p)
+		}
 	case "SYN":
 		n, g, ok := cn.d.synCounts(cmd)
 		if !ok {
@@ -81,6 +87,11 @@ func (cn *conn) syncStep(n int) error {
 
 // dispatch handles everything that is not a reply to a pending request.
 func (c *Client) dispatch(cn *conn, cmd *Command) error {
+	if cn.d == nil {
+		// Nothing but replies makes sense before VER.
+		c.log.Debug().Str("cmd", cmd.Name).Msg("ignoring command before VER")
+		return nil
+	}
 	switch cmd.Name {
 	case "LST":
 		ct, err := cn.d.parseLST(cmd)
