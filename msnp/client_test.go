@@ -754,3 +754,19 @@ func TestStuckHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedServerLine: garbage from the server ends the session with a
+// protocol error, not a panic and not a network error.
+func TestMalformedServerLine(t *testing.T) {
+	for _, raw := range []string{"this is not msnp\r\n", "NLN NLN\r\n", "ILN 9\r\n", "RNG x\r\n"} {
+		s := newServer(t)
+		s.AddAccount("alice@example.com", "pw", "")
+		_, ev := connect(t, config(s, msnp.MSNP12), "alice@example.com", "pw")
+		s.SendRaw("alice@example.com", []byte(raw))
+		d := ev.next(t, "Disconnected", is[msnp.Disconnected]).(msnp.Disconnected)
+		var pe *msnp.ProtocolError
+		if d.Reason != msnp.ReasonConnectionLost || !errors.As(d.Err, &pe) || errors.Is(d.Err, msnp.ErrNetwork) {
+			t.Errorf("%q: Disconnected = %+v", raw, d)
+		}
+	}
+}
