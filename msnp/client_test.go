@@ -622,6 +622,13 @@ func TestServerNotices(t *testing.T) {
 			t.Fatal("NOT payload cost the connection")
 		}
 	}
+	if s.AnnounceMaintenance(10) != 1 {
+		t.Fatal("server told nobody")
+	}
+	n = ev.next(t, "announced maintenance", is[msnp.ServerNotice]).(msnp.ServerNotice)
+	if n.ContentType != "application/x-msmsgssystemmessage" || n.MaintenanceMinutes != 10 {
+		t.Fatalf("notice = %+v", n)
+	}
 }
 
 func TestTracesAreRedacted(t *testing.T) {
