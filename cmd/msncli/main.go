@@ -1,0 +1,267 @@
+// Command msncli is a small MSN Messenger client for the terminal: it logs
+// an account in to a notification server and prints what happens as JSON
+// lines, one event per line. It exists to try servers and the msnp library
+// by hand and from scripts.
+//
+// Exit codes: 0 ok, 2 usage, 3 authentication failed, 4 network failure,
+// 5 protocol error.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msnbridge/msnbridge/msnp"
+)
+
+const (
+	exitOK       = 0
+	exitUsage    = 2
+	exitAuth     = 3
+	exitNetwork  = 4
+	exitProtocol = 5
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(runContext(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: msncli --server HOST:PORT (--login-url URL | --nexus-url URL)
+              --passport P --password-file F [--protocol MSNP12] [--debug]
+              login | contacts | listen | status STATUS [PSM]
+
+  login     log in and out; prints the session
+  contacts  log in and print the contact list
+  listen    log in, go online and print events until interrupted
+  status    log in, set STATUS (NLN BSY IDL BRB AWY PHN LUN HDN) and,
+            from MSNP11, the personal message PSM; then log out
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run, stopped early (for listen) when ctx ends.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("msncli", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	server := fs.String("server", "", "notification server host:port")
+	loginURL := fs.String("login-url", "", "Passport 1.4 login URL")
+	nexusURL := fs.String("nexus-url", "", "Passport nexus URL")
+	passport := fs.String("passport", "", "account")
+	pwFile := fs.String("password-file", "", "file holding the password")
+	proto := fs.String("protocol", "", "protocol version to offer first (MSNP8…MSNP12)")
+	debug := fs.Bool("debug", false, "print redacted protocol traces on stderr")
+	timeout := fs.Duration("timeout", 60*time.Second, "login timeout")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	rest := fs.Args()
+	bad := func(msg string) int {
+		fmt.Fprintf(stderr, "msncli: %s\n", msg)
+		fs.Usage()
+		return exitUsage
+	}
+	if *server == "" || *passport == "" || *pwFile == "" || (*loginURL == "" && *nexusURL == "") {
+		return bad("--server, --passport, --password-file and a login or nexus URL are required")
+	}
+	if len(rest) == 0 {
+		return bad("missing command")
+	}
+	cmd := rest[0]
+	var status msnp.Status
+	var psm *string
+	switch cmd {
+	case "login", "contacts", "listen":
+		if len(rest) != 1 {
+			return bad(cmd + " takes no arguments")
+		}
+	case "status":
+		if len(rest) < 2 || len(rest) > 3 {
+			return bad("status takes STATUS [PSM]")
+		}
+		status = msnp.Status(strings.ToUpper(rest[1]))
+		if !status.Valid() {
+			return bad("unknown status " + rest[1])
+		}
+		if len(rest) == 3 {
+			psm = &rest[2]
+		}
+	default:
+		return bad("unknown command " + cmd)
+	}
+	pw, err := os.ReadFile(*pwFile)
+	if err != nil {
+		return bad(err.Error())
+	}
+	cfg := msnp.Config{Server: *server, LoginURL: *loginURL, NexusURL: *nexusURL}
+	if *proto != "" {
+		p, err := msnp.ParseProtocol(*proto)
+		if err != nil {
+			return bad(err.Error())
+		}
+		// Offer the chosen version, then the older ones as fallbacks.
+		for _, q := range msnp.SupportedProtocols() {
+			if q <= p {
+				cfg.Protocols = append(cfg.Protocols, q)
+			}
+		}
+	}
+	if *debug {
+		cfg.Logger = zerolog.New(stderr).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	}
+
+	out := &lineEncoder{enc: json.NewEncoder(stdout)}
+	events := make(chan msnp.Event, 64)
+	printing := make(chan struct{})
+	done := make(chan msnp.Disconnected, 1)
+	go func() {
+		defer close(printing)
+		for ev := range events {
+			_ = out.Encode(eventJSON(ev))
+			if d, ok := ev.(msnp.Disconnected); ok {
+				done <- d
+			}
+		}
+	}()
+	synced := make(chan struct{}, 1)
+	c, err := msnp.New(cfg, *passport, strings.TrimRight(string(pw), "\r\n"), func(ev msnp.Event) {
+		if _, ok := ev.(msnp.PresenceSynced); ok {
+			synced <- struct{}{}
+		}
+		events <- ev
+	})
+	if err != nil {
+		return bad(err.Error())
+	}
+	finish := func(code int) int {
+		c.Close()
+		// Close delivers Disconnected; wait for it to be printed.
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+		return code
+	}
+	lctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if err := c.Connect(lctx); err != nil {
+		return fail(stderr, out, err)
+	}
+	_ = out.Encode(map[string]any{"event": "LoggedIn", "passport": c.Passport(), "protocol": c.Protocol().String(), "friendly_name": c.FriendlyName()})
+	switch cmd {
+	case "login":
+	case "contacts":
+		for _, ct := range c.Contacts() {
+			m := structMap(ct)
+			m["event"] = "Contact"
+			_ = out.Encode(m)
+		}
+	case "status":
+		if err := c.SetStatus(lctx, status); err != nil {
+			return finish(fail(stderr, out, err))
+		}
+		if psm != nil {
+			if err := c.SetPersonalMessage(lctx, *psm); err != nil {
+				return finish(fail(stderr, out, err))
+			}
+		}
+	case "listen":
+		if err := c.SetStatus(lctx, msnp.StatusOnline); err != nil {
+			return finish(fail(stderr, out, err))
+		}
+		select {
+		case <-ctx.Done():
+			return finish(exitOK)
+		case d := <-done:
+			if d.Reason == msnp.ReasonLoggedOut {
+				return exitOK
+			}
+			return exitNetwork
+		}
+	}
+	return finish(exitOK)
+}
+
+// fail prints err and maps it to an exit code.
+func fail(stderr io.Writer, out *lineEncoder, err error) int {
+	fmt.Fprintf(stderr, "msncli: %v\n", err)
+	code := exitProtocol
+	switch {
+	case errors.Is(err, msnp.ErrAuthentication):
+		code = exitAuth
+	case errors.Is(err, msnp.ErrNetwork), errors.Is(err, context.DeadlineExceeded):
+		code = exitNetwork
+	}
+	_ = out.Encode(map[string]any{"event": "Error", "error": err.Error(), "exit": code})
+	return code
+}
+
+// lineEncoder writes JSON lines from the event goroutine and the command
+// alike, one whole line at a time.
+type lineEncoder struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func (l *lineEncoder) Encode(v any) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.enc.Encode(v)
+}
+
+// eventJSON renders an event as an object with its type under "event".
+func eventJSON(ev msnp.Event) map[string]any {
+	m := structMap(ev)
+	m["event"] = reflect.TypeOf(ev).Name()
+	return m
+}
+
+func structMap(v any) map[string]any {
+	m := map[string]any{}
+	rv := reflect.ValueOf(v)
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		f := rv.Field(i).Interface()
+		switch x := f.(type) {
+		case error:
+			f = x.Error()
+		case msnp.DisconnectReason:
+			f = x.String()
+		}
+		if rv.Field(i).Kind() == reflect.Interface && rv.Field(i).IsNil() {
+			continue
+		}
+		m[snake(rt.Field(i).Name)] = f
+	}
+	return m
+}
+
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 && !(s[i-1] >= 'A' && s[i-1] <= 'Z') {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
