@@ -75,7 +75,7 @@ type conn struct {
 	c       *Client
 	nc      net.Conn
 	w       *Writer
-	d       dialect
+	d       dialect       // set by the reader on the VER reply, then fixed
 	done    chan struct{} // closed when the reader stops
 	pingNow chan struct{}
 
@@ -209,14 +209,13 @@ func (c *Client) login(ctx context.Context, addr string) (*conn, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	p, perr := ParseProtocol(r.Arg(1))
 	if r.Arg(1) == "0" {
 		return nil, "", ErrNoCommonVersion
 	}
-	if perr != nil || !containsProto(c.cfg.Protocols, p) {
+	if cn.d == nil { // applyReply sets it when the reply names an offered version
 		return nil, "", &ProtocolError{Line: cut(r.String()), Err: errors.New("server chose a version that was not offered")}
 	}
-	cn.d = dialectFor(p)
+	p := cn.d.protocol()
 	c.log.Debug().Stringer("protocol", p).Msg("version negotiated")
 
 	ci := c.cfg.clientInfo()
@@ -485,7 +484,10 @@ func (cn *conn) route(cmd *Command) error {
 			if err := cn.c.applyReply(cn, cmd); err != nil {
 				return err
 			}
-			p.ch <- cmd
+			select {
+			case p.ch <- cmd:
+			default: // a duplicate reply: the first one counts
+			}
 			return nil
 		}
 	}
@@ -515,13 +517,13 @@ func (cn *conn) keepalive() {
 		case <-t.C:
 		case <-cn.pingNow:
 		}
+		wait := cn.interval()
 		cn.mu.Lock()
 		if cn.awaitingQNG && time.Since(cn.lastPing) >= timeout {
 			cn.mu.Unlock()
 			cn.fail(&NetworkError{Op: "keepalive", Err: ErrKeepaliveTimeout})
 			return
 		}
-		wait := cn.interval()
 		if !cn.awaitingQNG {
 			cn.awaitingQNG = true
 			cn.lastPing = time.Now()

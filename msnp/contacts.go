@@ -2,7 +2,6 @@ package msnp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -90,6 +89,16 @@ func (c *Client) Contacts() []Contact {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Passport < out[j].Passport })
 	return out
+}
+
+// Privacy returns the server's BLP setting ("AL": everyone not blocked
+// may see and contact the account; "BL": only the allow list) and GTC
+// setting ("A": notify when someone adds the account; "N": do not), as
+// the contact-list sync reported them.
+func (c *Client) Privacy() (blp, gtc string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.blp, c.gtc
 }
 
 // Groups returns the contact groups.
@@ -329,5 +338,3 @@ func (c *Client) applyListChange(d dialect, cmd *Command) Event {
 	}
 	return nil
 }
-
-var errSyncOverflow = errors.New("more contact-list lines than SYN announced")

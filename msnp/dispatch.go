@@ -16,6 +16,12 @@ func (c *Client) applyReply(cn *conn, cmd *Command) error {
 		return nil
 	}
 	switch cmd.Name {
+	case "VER":
+		// The dialect is set here, by the reader, so that the lines after
+		// the reply are already read in it.
+		if p, err := ParseProtocol(cmd.Arg(1)); err == nil && containsProto(c.cfg.Protocols, p) {
+			cn.d = dialectFor(p)
+		}
 	case "SYN":
 		n, g, ok := cn.d.synCounts(cmd)
 		if !ok {
@@ -81,11 +87,22 @@ func (cn *conn) syncStep(n int) error {
 
 // dispatch handles everything that is not a reply to a pending request.
 func (c *Client) dispatch(cn *conn, cmd *Command) error {
+	if cn.d == nil {
+		// Nothing but replies makes sense before VER.
+		c.log.Debug().Str("cmd", cmd.Name).Msg("ignoring command before VER")
+		return nil
+	}
 	switch cmd.Name {
 	case "LST":
 		ct, err := cn.d.parseLST(cmd)
 		if err != nil {
 			return err
+		}
+		// Someone who added the account while it was away: on the reverse
+		// list and on neither allow nor block list (MSNP10+ also say PL).
+		pending := ct.Lists&PL != 0 || (ct.Lists&RL != 0 && ct.Lists&(AL|BL) == 0)
+		if pending {
+			ct.Lists |= PL
 		}
 		c.mu.Lock()
 		if c.contacts != nil {
@@ -95,6 +112,11 @@ func (c *Client) dispatch(cn *conn, cmd *Command) error {
 			e.Status = st
 		}
 		c.mu.Unlock()
+		if pending {
+			if err := c.emit(AddedBy{Passport: ct.Passport, Name: ct.FriendlyName}); err != nil {
+				return err
+			}
+		}
 		return cn.syncStep(1)
 	case "LSG":
 		g, err := cn.d.parseLSG(cmd)

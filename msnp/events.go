@@ -7,8 +7,14 @@ import "net/textproto"
 type Event interface{ isEvent() }
 
 // PresenceSynced follows the initial presence dump that the first SetStatus
-// triggers: every ContactPresence before it describes who was already
-// online. It is sent once per login.
+// triggers: every ContactPresence (and, MSNP11+, PersonalMessage) before it
+// describes who was already online. It is sent once per login.
+//
+// The server sends the dump (ILN, each followed by UBX on MSNP11+) right
+// after echoing the first CHG, then, on MSNP11+, an initial mail-data MSG.
+// The end marker is that MSG or, whichever comes first, the QNG answering a
+// PNG the client sends as soon as the echo arrives: the server handles
+// commands in order, so the QNG cannot overtake the dump.
 type PresenceSynced struct{}
 
 // ContactPresence is a contact coming online or changing status, name,
@@ -37,7 +43,8 @@ type PersonalMessage struct {
 // server now has it.
 type FriendlyNameChanged struct{ Name string }
 
-// AddedBy reports someone adding this account to their list (reverse list).
+// AddedBy reports someone adding this account to their list (reverse list),
+// live or, during Connect's contact-list sync, while the account was away.
 // Accept with AcceptPending, refuse with DeclinePending.
 type AddedBy struct {
 	Passport string

@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -125,7 +126,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		cfg.Logger = zerolog.New(stderr).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	}
 
-	out := json.NewEncoder(stdout)
+	out := &lineEncoder{enc: json.NewEncoder(stdout)}
 	events := make(chan msnp.Event, 64)
 	printing := make(chan struct{})
 	done := make(chan msnp.Disconnected, 1)
@@ -198,7 +199,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 }
 
 // fail prints err and maps it to an exit code.
-func fail(stderr io.Writer, out *json.Encoder, err error) int {
+func fail(stderr io.Writer, out *lineEncoder, err error) int {
 	fmt.Fprintf(stderr, "msncli: %v\n", err)
 	code := exitProtocol
 	switch {
@@ -209,6 +210,19 @@ func fail(stderr io.Writer, out *json.Encoder, err error) int {
 	}
 	_ = out.Encode(map[string]any{"event": "Error", "error": err.Error(), "exit": code})
 	return code
+}
+
+// lineEncoder writes JSON lines from the event goroutine and the command
+// alike, one whole line at a time.
+type lineEncoder struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func (l *lineEncoder) Encode(v any) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.enc.Encode(v)
 }
 
 // eventJSON renders an event as an object with its type under "event".
