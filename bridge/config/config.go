@@ -75,6 +75,10 @@ type Matrix struct {
 	// GhostTemplate makes a ghost's localpart from the escaped passport;
 	// "{{.}}" stands for it. Default "msn_{{.}}".
 	GhostTemplate string `yaml:"ghost_template"`
+	// SyncEphemeral says the homeserver does not push typing notifications
+	// to appservices (MSC2409; Dendrite does not): the bot then follows
+	// them with its own /sync.
+	SyncEphemeral bool `yaml:"sync_ephemeral"`
 }
 
 // XMPP configures the component frontend.
