@@ -93,8 +93,7 @@ func MatrixToMSN(c *event.MessageEventContent, homeserverURL string) (text strin
 	}
 	switch c.MsgType {
 	case event.MsgText, event.MsgNotice, "":
-		t := contentText(c)
-		return t, strings.TrimSpace(t) != ""
+		return nonEmpty(contentText(c))
 	case event.MsgEmote:
 		return "/me " + contentText(c), true
 	case event.MsgImage, event.MsgFile, event.MsgVideo, event.MsgAudio:
@@ -121,9 +120,15 @@ func MatrixToMSN(c *event.MessageEventContent, homeserverURL string) (text strin
 	case event.MsgLocation:
 		return "sent a location: " + c.GeoURI + " " + c.Body, true
 	default:
-		t := contentText(c)
-		return t, strings.TrimSpace(t) != ""
+		return nonEmpty(contentText(c))
 	}
+}
+
+func nonEmpty(t string) (string, bool) {
+	if strings.TrimSpace(t) == "" {
+		return "", false
+	}
+	return t, true
 }
 
 // downloadURL makes an mxc:// URI fetchable over HTTP from the homeserver.
