@@ -88,7 +88,13 @@ func New(cfg config.Matrix, core bridge.Core, log zerolog.Logger) (*Frontend, er
 	if err != nil {
 		return nil, fmt.Errorf("matrix: %w", err)
 	}
-	as.Log = log.With().Str("component", "appservice").Logger()
+	// mautrix logs whole transactions at debug level, and a transaction
+	// may hold a password typed to the bot: never below info.
+	asLevel := max(log.GetLevel(), zerolog.InfoLevel)
+	as.Log = log.With().Str("component", "appservice").Logger().Level(asLevel)
+	// mautrix makes the bot's client and intent lazily and without a lock;
+	// make them now, before any goroutine can race to.
+	as.BotIntent()
 	f := &Frontend{
 		cfg:           cfg,
 		core:          core,
@@ -439,6 +445,13 @@ func (f *Frontend) handleTyping(ctx context.Context, room id.RoomID, now []id.Us
 	}
 }
 
+// typingOnlyFilter is an inline /sync filter (the spec allows JSON in
+// place of a filter ID) that leaves out everything but typing, so that
+// the bot's sync stays small however many rooms it is in.
+const typingOnlyFilter = `{"presence":{"types":[]},"account_data":{"types":[]},` +
+	`"room":{"timeline":{"limit":0,"types":[]},"state":{"types":[]},"account_data":{"types":[]},` +
+	`"ephemeral":{"types":["m.typing"]}}}`
+
 // syncTyping follows typing notifications with the bot's own /sync, for
 // homeservers that do not push them to appservices (Dendrite). The bot is
 // in every portal room, so it sees them all.
@@ -447,7 +460,7 @@ func (f *Frontend) syncTyping(ctx context.Context) {
 	since := ""
 	backoff := time.Second
 	for ctx.Err() == nil {
-		resp, err := cli.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: 30000, Since: since})
+		resp, err := cli.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: 30000, Since: since, FilterID: typingOnlyFilter})
 		if err != nil {
 			if ctx.Err() != nil {
 				return

@@ -39,18 +39,6 @@ func env(t *testing.T, name string) string {
 	return v
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // testUser is a real Matrix user with a sync loop recording what it sees.
 type testUser struct {
 	*mautrix.Client
@@ -355,7 +343,7 @@ func TestDendriteIntegration(t *testing.T) {
 		if _, err := user.UserTyping(ctx, portalRoom, true, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "SendTyping at the core", 40*time.Second, func() bool {
+		eventually(t, "SendTyping at the core", 20*time.Second, func() bool {
 			core.mu.Lock()
 			defer core.mu.Unlock()
 			return len(core.typing) > 0 && core.typing[0] == fakeTyping{portal.ID, true}
