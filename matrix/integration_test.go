@@ -350,6 +350,70 @@ func TestDendriteIntegration(t *testing.T) {
 		})
 	})
 
+	t.Run("nudge and chat command", func(t *testing.T) {
+		evID, err := f.Deliver(ctx, bridgeUser, bridge.Nudge{Portal: portal.ID, Sender: "bob@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		user.waitFor(t, "the nudge emote", func(e *event.Event) bool {
+			c, ok := e.Content.Parsed.(*event.MessageEventContent)
+			return ok && e.ID == id.EventID(evID) && e.Sender == ghost && c.MsgType == event.MsgEmote && c.Body == "sent a nudge"
+		})
+		if _, err := user.SendText(ctx, mgmt, "chat carol@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		reply := user.waitFor(t, "the chat reply", noticeFrom(f.BotID(), mgmt, "Chat with carol@example.com"))
+		p, err := core.DirectPortal(ctx, bridgeUser, "carol@example.com")
+		if err != nil || p.Room == "" || !strings.Contains(reply.Content.AsMessage().Body, p.Room) {
+			t.Fatalf("chat portal %+v (%v), reply %q", p, err, reply.Content.AsMessage().Body)
+		}
+		eventually(t, "the invite to carol's room", 20*time.Second, func() bool {
+			user.mu.Lock()
+			defer user.mu.Unlock()
+			return len(user.invites[id.RoomID(p.Room)]) > 0
+		})
+	})
+
+	t.Run("group portal with two ghosts", func(t *testing.T) {
+		gid := bridge.PortalID("group-1")
+		core.mu.Lock()
+		core.portals[gid] = bridge.Portal{ID: gid, Kind: bridge.PortalGroup, Members: []string{"bob@example.com", "dave@example.com"}}
+		core.mu.Unlock()
+		if _, err := f.Deliver(ctx, bridgeUser, bridge.Message{Portal: gid, Sender: "dave@example.com", Text: bridge.Text{Body: "hi all"}}); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := core.Portal(ctx, bridgeUser, gid)
+		if p.Room == "" {
+			t.Fatal("group room not recorded")
+		}
+		room := id.RoomID(p.Room)
+		eventually(t, "the invite to the group", 20*time.Second, func() bool {
+			user.mu.Lock()
+			defer user.mu.Unlock()
+			return len(user.invites[room]) > 0
+		})
+		if _, err := user.JoinRoomByID(ctx, room); err != nil {
+			t.Fatal(err)
+		}
+		user.waitFor(t, "dave's message", noticeFrom(f.GhostID("dave@example.com"), room, "hi all"))
+		members, err := user.JoinedMembers(ctx, room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []id.UserID{ghost, f.GhostID("dave@example.com"), f.BotID(), user.UserID} {
+			if _, ok := members.Joined[m]; !ok {
+				t.Errorf("%s is not in the group room", m)
+			}
+		}
+		if _, err := f.Deliver(ctx, bridgeUser, bridge.Membership{Portal: gid, Passport: "dave@example.com", Joined: false}); err != nil {
+			t.Fatal(err)
+		}
+		user.waitFor(t, "dave leaving", func(e *event.Event) bool {
+			c, ok := e.Content.Parsed.(*event.MemberEventContent)
+			return ok && e.RoomID == room && e.GetStateKey() == f.GhostID("dave@example.com").String() && c.Membership == event.MembershipLeave
+		})
+	})
+
 	t.Run("users without permission are refused", func(t *testing.T) {
 		eve := newTestUser(t, ctx, hsURL, secret, randomName("eve"))
 		core.mu.Lock()
