@@ -129,6 +129,13 @@ func (f *Frontend) friendlyName(ctx context.Context, user bridge.UserID, passpor
 	if name == "" {
 		name = passport
 	}
+	// Remember even the fallback, so that a stranger's messages do not
+	// fetch the contact list every time; Presence events correct it.
+	f.mu.Lock()
+	if _, ok := f.friendlyNames[key]; !ok {
+		f.friendlyNames[key] = name
+	}
+	f.mu.Unlock()
 	return name
 }
 
