@@ -182,12 +182,23 @@ func (g ghostNamer) userRegex() string {
 // of profile and MSN friendly names can be 387 bytes URL-encoded.
 const maxDisplayNameRunes = 100
 
+// Markup that MSN users put in friendly names: HTML-looking tags,
+// Messenger Plus! BBCode ([b], [c=4], [/a]) and its "·$4" style colour
+// codes. None of it means anything in a Matrix display name.
+var (
+	nameTagRe      = regexp.MustCompile(`</?[a-zA-Z][a-zA-Z0-9]*(\s[^<>]*)?/?>`)
+	nameBBCodeRe   = regexp.MustCompile(`(?i)\[/?(b|i|u|s|c|a)(=[^\]]{0,16})?\]`)
+	namePlusCodeRe = regexp.MustCompile(`·(\$(#[0-9a-fA-F]{6}|\d{1,2})?(,(#[0-9a-fA-F]{6}|\d{1,2}))?|[#&'@0])`)
+)
+
 // SanitizeDisplayName makes an MSN friendly name fit to show as a Matrix
-// display name: control and formatting characters removed, whitespace
-// collapsed, MSN Plus style codes ([b], [c=4], ·$ colours) left alone as
-// text (clients show display names as plain text, never as markup), and the
-// length bounded. An empty result falls back to fallback.
+// display name: markup (tags, Messenger Plus! codes) removed, control and
+// formatting characters removed, whitespace collapsed and the length
+// bounded. An empty result falls back to fallback.
 func SanitizeDisplayName(name, fallback string) string {
+	name = nameTagRe.ReplaceAllString(name, "")
+	name = nameBBCodeRe.ReplaceAllString(name, "")
+	name = namePlusCodeRe.ReplaceAllString(name, "")
 	var sb strings.Builder
 	space := false
 	n := 0

@@ -87,7 +87,11 @@ func TestSanitizeDisplayName(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"Alice", "Alice"},
 		{"  Al\x00ice\u200b \n\t Smith ", "Alice Smith"},
-		{"<b>bold</b>", "<b>bold</b>"}, // plain text in Matrix; clients do not render it
+		{"<b>bold</b> <3", "bold <3"},
+		{`<script src="x">alert</script>`, "alert"},
+		{"[b]Bob[/b] [c=4]red[/c] [a=#ff0000]x[/a]", "Bob red x"},
+		{"·$4Bob·$#00ff00,12 ·#Smith·0", "Bob Smith"},
+		{"a [not code] b", "a [not code] b"},
 		{"\x01\x02", "fallback@x.com"},
 		{"", "fallback@x.com"},
 		{"bad\xffutf8", "badutf8"},

@@ -294,7 +294,7 @@ func TestDendriteIntegration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if name.DisplayName != "Bob <i>the</i> Builder" {
+		if name.DisplayName != "Bob the Builder" {
 			t.Errorf("ghost display name %q", name.DisplayName)
 		}
 		// A second message reuses the room.
