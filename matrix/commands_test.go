@@ -94,3 +94,23 @@ func TestHelpListsEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseCommand(f *testing.F) {
+	for _, s := range []string{"help", "login a@b.com", "presence busy", "psm hi", "!invite x@y.z", "", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		cmd, err := ParseCommand(line)
+		if err != nil {
+			return
+		}
+		if cmd.Passport != "" {
+			if _, err := parsePassport(cmd.Passport); err != nil {
+				t.Fatalf("accepted passport %q: %v", cmd.Passport, err)
+			}
+		}
+		if len(cmd.Text) > maxTextArg {
+			t.Fatalf("text of %d bytes accepted", len(cmd.Text))
+		}
+	})
+}

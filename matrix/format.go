@@ -131,6 +131,24 @@ func nonEmpty(t string) (string, bool) {
 	return t, true
 }
 
+// MatrixToMSNText is MatrixToMSN with the styling that covers the whole
+// message (bold, italic, underline, strike, colour) carried over, for an
+// ordinary text message.
+func MatrixToMSNText(c *event.MessageEventContent, homeserverURL string) (bridge.Text, bool) {
+	if c != nil && c.MsgType == event.MsgText && c.RelatesTo == nil &&
+		c.Format == event.FormatHTML && c.FormattedBody != "" {
+		inner, style := uniformStyle(c.FormattedBody)
+		if style != (bridge.Text{}) {
+			if body, ok := nonEmpty(HTMLToMSN(inner)); ok {
+				style.Body = body
+				return style, true
+			}
+		}
+	}
+	text, ok := MatrixToMSN(c, homeserverURL)
+	return bridge.Text{Body: text}, ok
+}
+
 // downloadURL makes an mxc:// URI fetchable over HTTP from the homeserver.
 func downloadURL(homeserverURL string, uri id.ContentURIString) string {
 	parsed, err := uri.Parse()

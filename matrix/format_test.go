@@ -84,3 +84,46 @@ func TestHTMLToMSNDropsMarkup(t *testing.T) {
 		}
 	}
 }
+
+func TestMatrixToMSNTextUniformStyle(t *testing.T) {
+	html := func(f string) *event.MessageEventContent {
+		return &event.MessageEventContent{MsgType: event.MsgText, Body: "plain", Format: event.FormatHTML, FormattedBody: f}
+	}
+	cases := []struct {
+		in   *event.MessageEventContent
+		want bridge.Text
+	}{
+		{html("<b>all bold</b>"), bridge.Text{Body: "all bold", Bold: true}},
+		{html(` <strong><em><font color="#FF0000">red</font></em></strong> `), bridge.Text{Body: "red", Bold: true, Italic: true, Color: "#ff0000"}},
+		{html(`<span data-mx-color="#00ff00"><u><del>x</del></u></span>`), bridge.Text{Body: "x", Color: "#00ff00", Underline: true, Strike: true}},
+		{html("<b>part</b> bold"), bridge.Text{Body: "**part** bold"}},
+		{html(`<font color="javascript:x">y</font>`), bridge.Text{Body: "y"}},
+		{&event.MessageEventContent{MsgType: event.MsgText, Body: "hi"}, bridge.Text{Body: "hi"}},
+	}
+	for _, c := range cases {
+		got, ok := MatrixToMSNText(c.in, "https://hs")
+		if !ok || got != c.want {
+			t.Errorf("MatrixToMSNText(%q) = %+v, %v; want %+v", c.in.FormattedBody, got, ok, c.want)
+		}
+	}
+}
+
+func FuzzMatrixHTML(f *testing.F) {
+	for _, s := range []string{"<b>x</b>", `<font color="#ff0000"><i>y</i></font>`, "<b><i><u><del><s>deep</s></del></u></i></b>", "<", "<b>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, formatted string) {
+		c := &event.MessageEventContent{MsgType: event.MsgText, Body: "fallback", Format: event.FormatHTML, FormattedBody: formatted}
+		got, ok := MatrixToMSNText(c, "https://hs")
+		if !ok || got.Body == "" {
+			t.Fatalf("nothing to send for %q", formatted)
+		}
+		if got.Color != "" && !colorRe.MatchString(got.Color) {
+			t.Fatalf("colour %q from %q", got.Color, formatted)
+		}
+		// What comes back from MSN is escaped again.
+		if out := RenderHTML(got); strings.Contains(out, "<script") {
+			t.Fatalf("RenderHTML let a script tag through: %q", out)
+		}
+	})
+}

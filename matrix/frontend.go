@@ -354,25 +354,30 @@ func (f *Frontend) handleMessage(ctx context.Context, evt *event.Event) {
 			return
 		}
 	}
-	text, ok := MatrixToMSN(c, f.cfg.HomeserverURL)
+	text, ok := MatrixToMSNText(c, f.cfg.HomeserverURL)
 	if evt.Type == event.EventSticker {
-		text, ok = "sent a sticker: "+c.Body+" "+downloadURL(f.cfg.HomeserverURL, c.URL), true
+		text, ok = bridge.Text{Body: "sent a sticker: " + c.Body + " " + downloadURL(f.cfg.HomeserverURL, c.URL)}, true
 	}
 	if !ok {
 		return
 	}
-	f.forwardText(ctx, evt, text)
+	f.forward(ctx, evt, text)
 }
 
-// forwardText sends text to MSN for a message in a portal room; events in
-// other rooms are not the bridge's business.
+// forwardText sends a plain text to MSN for an event in a portal room.
 func (f *Frontend) forwardText(ctx context.Context, evt *event.Event, text string) {
+	f.forward(ctx, evt, bridge.Text{Body: text})
+}
+
+// forward sends text to MSN for an event in a portal room; events in
+// other rooms are not the bridge's business.
+func (f *Frontend) forward(ctx context.Context, evt *event.Event, text bridge.Text) {
 	user := userID(evt.Sender)
 	portal, err := f.core.PortalByRoom(ctx, user, evt.RoomID.String())
 	if err != nil {
 		return
 	}
-	msg := bridge.OutgoingMessage{FrontendID: evt.ID.String(), Text: bridge.Text{Body: text}}
+	msg := bridge.OutgoingMessage{FrontendID: evt.ID.String(), Text: text}
 	if err := f.core.SendMessage(ctx, user, portal.ID, msg); err != nil {
 		f.sendBotNotice(ctx, evt.RoomID, "Your message was not sent to MSN: "+err.Error())
 	}

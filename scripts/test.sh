@@ -13,6 +13,8 @@ echo "== fuzz (short runs)"
 fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-10s}" "$1"; }
 fuzz ./msnp FuzzReader
 fuzz ./matrix FuzzGhostEscape
+fuzz ./matrix FuzzMatrixHTML
+fuzz ./matrix FuzzParseCommand
 
 echo "== integration: Matrix frontend against Dendrite"
 # The registration must exist before Dendrite starts; its contents are
