@@ -77,7 +77,7 @@ daemonize = false
 pidfile = "$PIDFILE"
 data_path = "$ROOT/data"
 certificates = "$ROOT/certs"
-log = { info = "$ROOT/prosody.log"; error = "$ROOT/prosody.err" }
+log = { ${PROSODY_LOG_LEVEL:-info} = "$ROOT/prosody.log"; error = "$ROOT/prosody.err" }
 $plugin_paths
 
 admins = { }

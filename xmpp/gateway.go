@@ -60,6 +60,9 @@ type Gateway struct {
 
 	queue serialQueue
 	state state
+
+	// onConnect, when set (by tests), runs after each successful connect.
+	onConnect func()
 }
 
 var _ bridge.Frontend = (*Gateway)(nil)
@@ -164,6 +167,9 @@ func (g *Gateway) runOnce(ctx context.Context) (connected bool, err error) {
 	defer stop()
 	g.setSession(sess, conn)
 	go g.afterConnect()
+	if g.onConnect != nil {
+		g.onConnect()
+	}
 	err = sess.Serve(xmpp.HandlerFunc(g.handle))
 	g.setSession(nil, nil)
 	conn.Close()

@@ -30,7 +30,7 @@ type outMessage struct {
 	ID      string     `xml:"id,attr,omitempty"`
 	Type    string     `xml:"type,attr,omitempty"`
 	From    string     `xml:"from,attr"`
-	To      string     `xml:"to,attr"`
+	To      string     `xml:"to,attr,omitempty"`
 	Body    string     `xml:"body,omitempty"`
 	Error   *stanzaErr `xml:"error,omitempty"`
 	Extra   []any
@@ -41,7 +41,7 @@ type outPresence struct {
 	ID       string     `xml:"id,attr,omitempty"`
 	Type     string     `xml:"type,attr,omitempty"`
 	From     string     `xml:"from,attr"`
-	To       string     `xml:"to,attr"`
+	To       string     `xml:"to,attr,omitempty"`
 	Show     string     `xml:"show,omitempty"`
 	Status   string     `xml:"status,omitempty"`
 	Priority string     `xml:"priority,omitempty"`
@@ -54,7 +54,7 @@ type outIQ struct {
 	ID      string     `xml:"id,attr"`
 	Type    string     `xml:"type,attr"`
 	From    string     `xml:"from,attr"`
-	To      string     `xml:"to,attr"`
+	To      string     `xml:"to,attr,omitempty"`
 	Payload any        `xml:",omitempty"`
 	Error   *stanzaErr `xml:"error,omitempty"`
 }

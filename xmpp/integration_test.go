@@ -1,0 +1,609 @@
+//go:build integration
+
+package xmpp
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"mellium.im/sasl"
+	"mellium.im/xmlstream"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+
+	"github.com/msnbridge/msnbridge/bridge"
+	"github.com/msnbridge/msnbridge/bridge/config"
+)
+
+// This test runs the gateway against the real Prosody started by
+// scripts/prosody.sh, with real XMPP clients; only the core is fake.
+
+func env(t *testing.T, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		t.Fatalf("%s is not set: run `eval \"$(scripts/prosody.sh start)\"` first (scripts/test.sh does)", name)
+	}
+	return v
+}
+
+// call is one call the gateway made into the fake core.
+type call struct {
+	name     string
+	user     string
+	passport string
+	password string
+	portal   bridge.PortalID
+	text     bridge.Text
+	fid      string
+	active   bool
+	status   bridge.Status
+}
+
+// fakeCore records the calls that change something and answers queries
+// from a small in-memory model.
+type fakeCore struct {
+	calls chan call
+
+	mu         sync.Mutex
+	logins     map[string]string // user -> passport
+	forbidden  map[string]bool
+	contacts   map[string][]bridge.Contact
+	portalByID map[bridge.PortalID]bridge.Portal
+}
+
+func newFakeCore() *fakeCore {
+	return &fakeCore{
+		calls:      make(chan call, 100),
+		logins:     make(map[string]string),
+		forbidden:  make(map[string]bool),
+		contacts:   make(map[string][]bridge.Contact),
+		portalByID: make(map[bridge.PortalID]bridge.Portal),
+	}
+}
+
+func (f *fakeCore) record(c call) { f.calls <- c }
+
+func (f *fakeCore) Permission(u bridge.UserID) bridge.Permission {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u.Frontend != Kind || f.forbidden[u.ID] {
+		return bridge.PermissionNone
+	}
+	return bridge.PermissionUser
+}
+
+func (f *fakeCore) Login(_ context.Context, u bridge.UserID, passport, password string) error {
+	f.mu.Lock()
+	f.logins[u.ID] = passport
+	f.mu.Unlock()
+	f.record(call{name: "Login", user: u.ID, passport: passport, password: password})
+	return nil
+}
+
+func (f *fakeCore) Logout(_ context.Context, u bridge.UserID) error {
+	f.mu.Lock()
+	delete(f.logins, u.ID)
+	f.mu.Unlock()
+	f.record(call{name: "Logout", user: u.ID})
+	return nil
+}
+
+func (f *fakeCore) Relogin(_ context.Context, u bridge.UserID) error {
+	f.record(call{name: "Relogin", user: u.ID})
+	return nil
+}
+
+func (f *fakeCore) Status(_ context.Context, u bridge.UserID) (bridge.LoginStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.logins[u.ID]
+	if !ok {
+		return bridge.LoginStatus{State: bridge.LoginLoggedOut}, nil
+	}
+	return bridge.LoginStatus{Passport: p, State: bridge.LoginConnected, Status: bridge.StatusOnline, Protocol: "MSNP12"}, nil
+}
+
+func (f *fakeCore) Contacts(_ context.Context, u bridge.UserID) ([]bridge.Contact, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]bridge.Contact(nil), f.contacts[u.ID]...), nil
+}
+
+func (f *fakeCore) AddContact(_ context.Context, u bridge.UserID, p string) error {
+	f.record(call{name: "AddContact", user: u.ID, passport: p})
+	return nil
+}
+
+func (f *fakeCore) RemoveContact(_ context.Context, u bridge.UserID, p string) error {
+	f.record(call{name: "RemoveContact", user: u.ID, passport: p})
+	return nil
+}
+
+func (f *fakeCore) BlockContact(_ context.Context, u bridge.UserID, p string) error {
+	f.record(call{name: "BlockContact", user: u.ID, passport: p})
+	return nil
+}
+
+func (f *fakeCore) UnblockContact(_ context.Context, u bridge.UserID, p string) error {
+	f.record(call{name: "UnblockContact", user: u.ID, passport: p})
+	return nil
+}
+
+func (f *fakeCore) SetStatus(_ context.Context, u bridge.UserID, s bridge.Status) error {
+	f.record(call{name: "SetStatus", user: u.ID, status: s})
+	return nil
+}
+
+func (f *fakeCore) SetPersonalMessage(_ context.Context, u bridge.UserID, text string) error {
+	f.record(call{name: "SetPersonalMessage", user: u.ID, text: bridge.Text{Body: text}})
+	return nil
+}
+
+func (f *fakeCore) SetFriendlyName(_ context.Context, u bridge.UserID, name string) error {
+	f.record(call{name: "SetFriendlyName", user: u.ID, text: bridge.Text{Body: name}})
+	return nil
+}
+
+func (f *fakeCore) DirectPortal(_ context.Context, u bridge.UserID, passport string) (bridge.Portal, error) {
+	p := bridge.Portal{ID: bridge.PortalID("direct:" + u.ID + ":" + passport), Kind: bridge.PortalDirect, Contact: passport}
+	f.mu.Lock()
+	f.portalByID[p.ID] = p
+	f.mu.Unlock()
+	return p, nil
+}
+
+func (f *fakeCore) Portal(_ context.Context, _ bridge.UserID, id bridge.PortalID) (bridge.Portal, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.portalByID[id]
+	if !ok {
+		return p, errors.New("no such portal")
+	}
+	return p, nil
+}
+
+func (f *fakeCore) PortalByRoom(context.Context, bridge.UserID, string) (bridge.Portal, error) {
+	return bridge.Portal{}, errors.New("no rooms in this test")
+}
+
+func (f *fakeCore) SetPortalRoom(context.Context, bridge.UserID, bridge.PortalID, string) error {
+	return nil
+}
+
+func (f *fakeCore) Invite(context.Context, bridge.UserID, bridge.PortalID, string) error { return nil }
+
+func (f *fakeCore) LeavePortal(context.Context, bridge.UserID, bridge.PortalID) error { return nil }
+
+func (f *fakeCore) SendMessage(_ context.Context, u bridge.UserID, id bridge.PortalID, m bridge.OutgoingMessage) error {
+	f.record(call{name: "SendMessage", user: u.ID, portal: id, text: m.Text, fid: m.FrontendID})
+	return nil
+}
+
+func (f *fakeCore) SendTyping(_ context.Context, u bridge.UserID, id bridge.PortalID, active bool) error {
+	f.record(call{name: "SendTyping", user: u.ID, portal: id, active: active})
+	return nil
+}
+
+func (f *fakeCore) SendNudge(_ context.Context, u bridge.UserID, id bridge.PortalID) error {
+	f.record(call{name: "SendNudge", user: u.ID, portal: id})
+	return nil
+}
+
+// waitCall returns the next call named name, skipping others.
+func (f *fakeCore) waitCall(t *testing.T, name string) call {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case c := <-f.calls:
+			if c.name == name {
+				return c
+			}
+			t.Logf("core call %s (waiting for %s)", c.name, name)
+		case <-timeout:
+			t.Fatalf("no %s call into the core", name)
+		}
+	}
+}
+
+// client is a real XMPP client of the test's Prosody.
+type client struct {
+	t    *testing.T
+	jid  jid.JID
+	sess *xmpp.Session
+	in   chan *node
+}
+
+func register(t *testing.T, name, password string) {
+	t.Helper()
+	cfg := env(t, "MSNBRIDGE_TEST_XMPP_CONFIG")
+	out, err := exec.Command("prosodyctl", "--config", cfg, "register", name, env(t, "MSNBRIDGE_TEST_XMPP_DOMAIN"), password).CombinedOutput()
+	if err != nil {
+		t.Fatalf("prosodyctl register %s: %v: %s", name, err, out)
+	}
+}
+
+func dialClient(t *testing.T, name string) *client {
+	t.Helper()
+	const password = "test-password"
+	register(t, name, password)
+	domain := env(t, "MSNBRIDGE_TEST_XMPP_DOMAIN")
+	addr := jid.MustParse(name + "@" + domain)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := net.Dial("tcp", env(t, "MSNBRIDGE_TEST_XMPP_C2S"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Secure: no TLS on loopback, but SASL must still run.
+	sess, err := xmpp.NewSession(ctx, addr.Domain(), addr, conn, xmpp.Secure, xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+		return xmpp.StreamConfig{Features: []xmpp.StreamFeature{
+			xmpp.SASL("", password, sasl.ScramSha1, sasl.Plain),
+			xmpp.BindResource(),
+		}}
+	}))
+	if err != nil {
+		t.Fatalf("client %s: %v", name, err)
+	}
+	c := &client{t: t, jid: sess.LocalAddr(), sess: sess, in: make(chan *node, 100)}
+	go func() {
+		_ = sess.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+			n := &node{}
+			if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), r)).Decode(n); err != nil {
+				return nil
+			}
+			// Roster pushes want a result; everything else goes to the test.
+			if n.Name.Local == "iq" && n.attr("type") == "set" && n.child("jabber:iq:roster", "query") != nil {
+				if err := r.Encode(outIQ{ID: n.attr("id"), Type: "result", To: n.attr("from")}); err != nil {
+					return nil
+				}
+			}
+			c.in <- n
+			return nil
+		}))
+	}()
+	t.Cleanup(func() { sess.Close(); conn.Close() })
+	// Asking for the roster makes this an "interested resource" (RFC 6121),
+	// which then receives roster pushes.
+	c.iq("get", "", `<query xmlns='jabber:iq:roster'/>`)
+	c.send(outPresence{})
+	return c
+}
+
+func (c *client) send(v any) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.sess.Encode(ctx, v); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// sendRaw sends literal XML (for payloads the test builds by hand).
+func (c *client) sendRaw(s string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.sess.Send(ctx, xml.NewDecoder(strings.NewReader(s))); err != nil {
+		c.t.Fatalf("send %s: %v", s, err)
+	}
+}
+
+// expect returns the next stanza matching ok, skipping others.
+func (c *client) expect(what string, ok func(*node) bool) *node {
+	c.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case n := <-c.in:
+			if ok(n) {
+				return n
+			}
+		case <-timeout:
+			c.t.Fatalf("%s: never received %s", c.jid, what)
+		}
+	}
+}
+
+func (c *client) iq(typ, to, payload string) *node {
+	c.t.Helper()
+	id := newID()
+	toAttr := ""
+	if to != "" {
+		toAttr = fmt.Sprintf(" to='%s'", to)
+	}
+	c.sendRaw(fmt.Sprintf(`<iq xmlns='jabber:client' type='%s' id='%s'%s>%s</iq>`, typ, id, toAttr, payload))
+	return c.expect("reply to iq "+id, func(n *node) bool { return n.Name.Local == "iq" && n.attr("id") == id })
+}
+
+func from(n *node, j string) bool { return jid.MustParse(n.attr("from")).Bare().String() == j }
+
+func condition(n *node) string {
+	e := n.child("", "error")
+	if e == nil {
+		return ""
+	}
+	for _, c := range e.Nodes {
+		if c.Name.Space == nsStanzas && c.Name.Local != "text" {
+			return c.Name.Local
+		}
+	}
+	return ""
+}
+
+func TestGatewayWithProsody(t *testing.T) {
+	gw := env(t, "MSNBRIDGE_TEST_XMPP_JID")
+	core := newFakeCore()
+	g, err := New(config.XMPP{
+		Enabled: true, JID: gw, Server: env(t, "MSNBRIDGE_TEST_XMPP_COMPONENT"), Secret: env(t, "MSNBRIDGE_TEST_XMPP_SECRET"),
+	}, core, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.DebugLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.minBackoff, g.maxBackoff = 20*time.Millisecond, 500*time.Millisecond
+	connects := make(chan struct{}, 10)
+	g.onConnect = func() { connects <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error)
+	go func() { runDone <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-runDone
+	})
+	select {
+	case <-connects:
+	case <-time.After(10 * time.Second):
+		t.Fatal("component never connected")
+	}
+
+	suffix := newID()[:8]
+	alice := dialClient(t, "alice"+suffix)
+	user := bridge.UserID{Frontend: Kind, ID: alice.jid.Bare().String()}
+	bobPassport := "Bob.Smith@Hotmail.com"
+	bobJID := `bob.smith\40hotmail.com@` + gw
+
+	t.Run("disco", func(t *testing.T) {
+		r := alice.iq("get", gw, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+		id := r.child(nsDiscoInfo, "query").child("", "identity")
+		if id.attr("category") != "gateway" || id.attr("type") != "msn" {
+			t.Fatalf("identity %+v, want gateway/msn", id)
+		}
+		var feats []string
+		for _, f := range r.child(nsDiscoInfo, "query").children("", "feature") {
+			feats = append(feats, f.attr("var"))
+		}
+		if !strings.Contains(strings.Join(feats, " "), nsRegister) {
+			t.Errorf("features %v lack %s", feats, nsRegister)
+		}
+		r = alice.iq("get", bobJID, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+		if id := r.child(nsDiscoInfo, "query").child("", "identity"); id.attr("category") != "client" {
+			t.Errorf("contact identity %+v, want client", id)
+		}
+	})
+
+	t.Run("register", func(t *testing.T) {
+		r := alice.iq("get", gw, `<query xmlns='jabber:iq:register'/>`)
+		form := r.child(nsRegister, "query").child(nsData, "x")
+		if form == nil || len(form.children("", "field")) < 3 {
+			t.Fatalf("no registration form: %+v", r)
+		}
+		alice.iq("set", gw, `<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>
+			<field var='FORM_TYPE'><value>jabber:iq:register</value></field>
+			<field var='passport'><value>alice@hotmail.com</value></field>
+			<field var='password'><value>s3cret&amp;&lt;</value></field></x></query>`)
+		c := core.waitCall(t, "Login")
+		if c.user != user.ID || c.passport != "alice@hotmail.com" || c.password != "s3cret&<" {
+			t.Fatalf("Login(%q, %q, %q)", c.user, c.passport, c.password)
+		}
+		alice.expect("subscribe from the gateway", func(n *node) bool {
+			return n.Name.Local == "presence" && n.attr("type") == "subscribe" && from(n, gw)
+		})
+		alice.send(outPresence{Type: "subscribed", To: gw})
+		alice.send(outPresence{Type: "subscribe", To: gw})
+		// Prosody turns the gateway's "subscribed" into a roster push; the
+		// gateway's presence that follows it reaches the client.
+		alice.expect("presence from the gateway", func(n *node) bool {
+			return n.Name.Local == "presence" && n.attr("type") == "" && from(n, gw)
+		})
+	})
+
+	t.Run("user presence sets MSN status", func(t *testing.T) {
+		alice.sendRaw(`<presence xmlns='jabber:client'><show>dnd</show></presence>`)
+		for {
+			if c := core.waitCall(t, "SetStatus"); c.status == bridge.StatusBusy {
+				break
+			}
+		}
+	})
+
+	t.Run("contact subscription and presence", func(t *testing.T) {
+		bob := bridge.Contact{Passport: bobPassport, FriendlyName: "Bob <the builder>", OnContactList: true, Status: bridge.StatusOffline}
+		if _, err := g.Deliver(ctx, user, bridge.ContactChange{Kind: bridge.ContactAdded, Contact: bob}); err != nil {
+			t.Fatal(err)
+		}
+		n := alice.expect("subscribe from bob", func(n *node) bool {
+			return n.Name.Local == "presence" && n.attr("type") == "subscribe" && from(n, bobJID)
+		})
+		if got := n.child(nsNick, "nick").text(); got != bob.FriendlyName {
+			t.Errorf("nick %q, want %q", got, bob.FriendlyName)
+		}
+		alice.send(outPresence{Type: "subscribed", To: bobJID})
+		alice.send(outPresence{Type: "subscribe", To: bobJID})
+		bob.Status, bob.PersonalMessage = bridge.StatusBusy, "at work & <busy>"
+		if _, err := g.Deliver(ctx, user, bridge.Presence{Contact: bob}); err != nil {
+			t.Fatal(err)
+		}
+		n = alice.expect("bob's presence", func(n *node) bool {
+			return n.Name.Local == "presence" && n.attr("type") == "" && from(n, bobJID)
+		})
+		if n.child("", "show").text() != "dnd" || n.child("", "status").text() != bob.PersonalMessage {
+			t.Errorf("presence show %q status %q", n.child("", "show").text(), n.child("", "status").text())
+		}
+	})
+
+	t.Run("chat both ways", func(t *testing.T) {
+		alice.sendRaw(`<message xmlns='jabber:client' type='chat' id='m1' to='` + bobJID + `'><body>*hi &amp; &lt;/body&gt;*</body><request xmlns='urn:xmpp:receipts'/></message>`)
+		c := core.waitCall(t, "SendMessage")
+		if c.user != user.ID || c.portal != bridge.PortalID("direct:"+user.ID+":bob.smith@hotmail.com") {
+			t.Fatalf("SendMessage to %s in %s", c.user, c.portal)
+		}
+		if c.text != (bridge.Text{Body: "hi & </body>", Bold: true}) {
+			t.Errorf("text %+v", c.text)
+		}
+		if _, err := g.Deliver(ctx, user, bridge.DeliveryResult{Portal: c.portal, FrontendID: c.fid}); err != nil {
+			t.Fatal(err)
+		}
+		r := alice.expect("receipt", func(n *node) bool { return n.child(nsReceipts, "received") != nil })
+		if r.child(nsReceipts, "received").attr("id") != "m1" || !from(r, bobJID) {
+			t.Errorf("receipt %+v", r.child(nsReceipts, "received"))
+		}
+
+		if _, err := g.Deliver(ctx, user, bridge.Message{Portal: c.portal, Sender: "bob.smith@hotmail.com",
+			Text: bridge.Text{Body: "hello </body><evil/>", Italic: true}, Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		m := alice.expect("message from bob", func(n *node) bool {
+			return n.Name.Local == "message" && n.child("", "body") != nil
+		})
+		if !from(m, bobJID) || m.attr("type") != "chat" || m.child("", "body").text() != "_hello </body><evil/>_" {
+			t.Errorf("message from %s type %s body %q", m.attr("from"), m.attr("type"), m.child("", "body").text())
+		}
+	})
+
+	t.Run("chat states and attention", func(t *testing.T) {
+		alice.sendRaw(`<message xmlns='jabber:client' type='chat' to='` + bobJID + `'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+		if c := core.waitCall(t, "SendTyping"); !c.active {
+			t.Error("composing sent as not typing")
+		}
+		alice.sendRaw(`<message xmlns='jabber:client' type='chat' to='` + bobJID + `'><paused xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+		if c := core.waitCall(t, "SendTyping"); c.active {
+			t.Error("paused sent as typing")
+		}
+		portal, _ := core.DirectPortal(ctx, user, "bob.smith@hotmail.com")
+		if _, err := g.Deliver(ctx, user, bridge.Typing{Portal: portal.ID, Sender: "bob.smith@hotmail.com", Active: true}); err != nil {
+			t.Fatal(err)
+		}
+		alice.expect("composing from bob", func(n *node) bool {
+			return n.child(nsChatStates, "composing") != nil && from(n, bobJID)
+		})
+		alice.sendRaw(`<message xmlns='jabber:client' type='chat' to='` + bobJID + `'><attention xmlns='urn:xmpp:attention:0'/></message>`)
+		if c := core.waitCall(t, "SendNudge"); c.portal != portal.ID {
+			t.Errorf("nudge in %s", c.portal)
+		}
+		if _, err := g.Deliver(ctx, user, bridge.Nudge{Portal: portal.ID, Sender: "bob.smith@hotmail.com"}); err != nil {
+			t.Fatal(err)
+		}
+		alice.expect("attention from bob", func(n *node) bool {
+			return n.child(nsAttention, "attention") != nil && from(n, bobJID)
+		})
+	})
+
+	t.Run("offline contact", func(t *testing.T) {
+		carol := bridge.Contact{Passport: "carol@x.org", OnContactList: true, Status: bridge.StatusOffline}
+		if _, err := g.Deliver(ctx, user, bridge.Presence{Contact: carol}); err != nil {
+			t.Fatal(err)
+		}
+		carolJID := `carol\40x.org@` + gw
+		alice.sendRaw(`<message xmlns='jabber:client' type='chat' id='c1' to='` + carolJID + `'><body>hi</body></message>`)
+		e := alice.expect("error about carol", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "c1" })
+		if condition(e) != "recipient-unavailable" {
+			t.Errorf("condition %q", condition(e))
+		}
+	})
+
+	t.Run("ad-hoc commands", func(t *testing.T) {
+		r := alice.iq("get", gw, `<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/>`)
+		if len(r.child(nsDiscoItems, "query").children("", "item")) < 8 {
+			t.Fatalf("commands: %+v", r.child(nsDiscoItems, "query"))
+		}
+		r = alice.iq("set", gw, `<command xmlns='http://jabber.org/protocol/commands' node='set-status' action='execute'/>`)
+		cmd := r.child(nsCommands, "command")
+		if cmd.attr("status") != "executing" || cmd.child(nsData, "x") == nil {
+			t.Fatalf("set-status did not return a form: %+v", r)
+		}
+		r = alice.iq("set", gw, `<command xmlns='http://jabber.org/protocol/commands' node='set-status' sessionid='`+cmd.attr("sessionid")+`'>
+			<x xmlns='jabber:x:data' type='submit'><field var='status'><value>phone</value></field></x></command>`)
+		if r.child(nsCommands, "command").attr("status") != "completed" {
+			t.Fatalf("set-status not completed: %+v", r)
+		}
+		if c := core.waitCall(t, "SetStatus"); c.status != bridge.StatusPhone {
+			t.Errorf("SetStatus(%s)", c.status)
+		}
+		alice.iq("set", gw, `<command xmlns='http://jabber.org/protocol/commands' node='block-contact'>
+			<x xmlns='jabber:x:data' type='submit'><field var='passport'><value>`+bobJID+`</value></field></x></command>`)
+		if c := core.waitCall(t, "BlockContact"); c.passport != "bob.smith@hotmail.com" {
+			t.Errorf("BlockContact(%q)", c.passport)
+		}
+	})
+
+	t.Run("strangers get errors", func(t *testing.T) {
+		stranger := dialClient(t, "stranger"+suffix)
+		stranger.sendRaw(`<message xmlns='jabber:client' type='chat' id='s1' to='` + bobJID + `'><body>hi</body></message>`)
+		e := stranger.expect("error", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "s1" })
+		if condition(e) != "registration-required" {
+			t.Errorf("unregistered user got %q", condition(e))
+		}
+		mallory := dialClient(t, "mallory"+suffix)
+		core.mu.Lock()
+		core.forbidden[mallory.jid.Bare().String()] = true
+		core.mu.Unlock()
+		mallory.sendRaw(`<message xmlns='jabber:client' type='chat' id='x1' to='` + bobJID + `'><body>hi</body></message>`)
+		e = mallory.expect("error", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "x1" })
+		if condition(e) != "forbidden" {
+			t.Errorf("forbidden user got %q", condition(e))
+		}
+		r := mallory.iq("get", gw, `<query xmlns='jabber:iq:register'/>`)
+		if condition(r) != "forbidden" {
+			t.Errorf("forbidden user's register get: %q", condition(r))
+		}
+	})
+
+	t.Run("reconnect", func(t *testing.T) {
+		g.dropConnection()
+		select {
+		case <-connects:
+		case <-time.After(15 * time.Second):
+			t.Fatal("component did not reconnect")
+		}
+		if _, err := g.Deliver(ctx, user, bridge.Message{Portal: bridge.PortalID("direct:" + user.ID + ":bob.smith@hotmail.com"),
+			Sender: "bob.smith@hotmail.com", Text: bridge.Text{Body: "after reconnect"}}); err != nil {
+			t.Fatal(err)
+		}
+		alice.expect("message after reconnect", func(n *node) bool { return n.child("", "body").text() == "after reconnect" })
+		alice.sendRaw(`<message xmlns='jabber:client' type='chat' to='` + bobJID + `'><body>still here</body></message>`)
+		if c := core.waitCall(t, "SendMessage"); c.text.Body != "still here" {
+			t.Errorf("SendMessage(%q)", c.text.Body)
+		}
+	})
+
+	t.Run("unregister", func(t *testing.T) {
+		core.mu.Lock()
+		core.contacts[user.ID] = []bridge.Contact{{Passport: bobPassport, OnContactList: true}}
+		core.mu.Unlock()
+		alice.iq("set", gw, `<query xmlns='jabber:iq:register'><remove/></query>`)
+		if c := core.waitCall(t, "Logout"); c.user != user.ID {
+			t.Errorf("Logout(%s)", c.user)
+		}
+		// Prosody applies unsubscribe/unsubscribed to the roster and pushes it.
+		alice.expect("roster push ending the subscription with bob", func(n *node) bool {
+			item := n.child("jabber:iq:roster", "query").child("", "item")
+			return item != nil && item.attr("jid") == bobJID && item.attr("subscription") == "none"
+		})
+		alice.sendRaw(`<message xmlns='jabber:client' type='chat' id='u1' to='` + bobJID + `'><body>hi</body></message>`)
+		e := alice.expect("error", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "u1" })
+		if condition(e) != "registration-required" {
+			t.Errorf("after unregistering: %q", condition(e))
+		}
+	})
+}
