@@ -522,6 +522,26 @@ func TestGatewayWithProsody(t *testing.T) {
 		}
 	})
 
+	t.Run("roster changes reach MSN", func(t *testing.T) {
+		daveJID := `dave\40x.org@` + gw
+		r := alice.iq("set", gw, `<query xmlns='jabber:iq:gateway'><prompt>Dave@X.org</prompt></query>`)
+		if got := r.child(nsGateway, "query").child("", "jid").text(); got != daveJID {
+			t.Fatalf("jabber:iq:gateway gave %q, want %q", got, daveJID)
+		}
+		alice.send(outPresence{Type: "subscribe", To: daveJID})
+		if c := core.waitCall(t, "AddContact"); c.passport != "dave@x.org" {
+			t.Errorf("AddContact(%q)", c.passport)
+		}
+		alice.send(outPresence{Type: "unsubscribe", To: daveJID})
+		if c := core.waitCall(t, "RemoveContact"); c.passport != "dave@x.org" {
+			t.Errorf("RemoveContact(%q)", c.passport)
+		}
+		r = alice.iq("get", bobJID, `<vCard xmlns='vcard-temp'/>`)
+		if got := r.child(nsVCard, "vCard").child("", "NICKNAME").text(); got != "Bob <the builder>" {
+			t.Errorf("vCard NICKNAME %q", got)
+		}
+	})
+
 	t.Run("ad-hoc commands", func(t *testing.T) {
 		r := alice.iq("get", gw, `<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/>`)
 		if len(r.child(nsDiscoItems, "query").children("", "item")) < 8 {
