@@ -219,7 +219,6 @@ func (f *fakeCore) waitCall(t *testing.T, name string) call {
 
 // client is a real XMPP client of the test's Prosody.
 type client struct {
-	t    *testing.T
 	jid  jid.JID
 	sess *xmpp.Session
 	in   chan *node
@@ -234,7 +233,10 @@ func register(t *testing.T, name, password string) {
 	}
 }
 
-func dialClient(t *testing.T, name string) *client {
+func dialClient(t *testing.T, name string) *client { return dialClientUntil(t, t, name) }
+
+// dialClientUntil connects a client that lives until owner's test ends.
+func dialClientUntil(t, owner *testing.T, name string) *client {
 	t.Helper()
 	const password = "test-password"
 	register(t, name, password)
@@ -256,7 +258,7 @@ func dialClient(t *testing.T, name string) *client {
 	if err != nil {
 		t.Fatalf("client %s: %v", name, err)
 	}
-	c := &client{t: t, jid: sess.LocalAddr(), sess: sess, in: make(chan *node, 100)}
+	c := &client{jid: sess.LocalAddr(), sess: sess, in: make(chan *node, 100)}
 	go func() {
 		_ = sess.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
 			n := &node{}
@@ -273,36 +275,36 @@ func dialClient(t *testing.T, name string) *client {
 			return nil
 		}))
 	}()
-	t.Cleanup(func() { sess.Close(); conn.Close() })
+	owner.Cleanup(func() { sess.Close(); conn.Close() })
 	// Asking for the roster makes this an "interested resource" (RFC 6121),
 	// which then receives roster pushes.
-	c.iq("get", "", `<query xmlns='jabber:iq:roster'/>`)
-	c.send(outPresence{})
+	c.iq(t, "get", "", `<query xmlns='jabber:iq:roster'/>`)
+	c.send(t, outPresence{})
 	return c
 }
 
-func (c *client) send(v any) {
-	c.t.Helper()
+func (c *client) send(t *testing.T, v any) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.sess.Encode(ctx, v); err != nil {
-		c.t.Fatalf("send: %v", err)
+		t.Fatalf("send: %v", err)
 	}
 }
 
 // sendRaw sends literal XML (for payloads the test builds by hand).
-func (c *client) sendRaw(s string) {
-	c.t.Helper()
+func (c *client) sendRaw(t *testing.T, s string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.sess.Send(ctx, xml.NewDecoder(strings.NewReader(s))); err != nil {
-		c.t.Fatalf("send %s: %v", s, err)
+		t.Fatalf("send %s: %v", s, err)
 	}
 }
 
 // expect returns the next stanza matching ok, skipping others.
-func (c *client) expect(what string, ok func(*node) bool) *node {
-	c.t.Helper()
+func (c *client) expect(t *testing.T, what string, ok func(*node) bool) *node {
+	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
@@ -311,20 +313,20 @@ func (c *client) expect(what string, ok func(*node) bool) *node {
 				return n
 			}
 		case <-timeout:
-			c.t.Fatalf("%s: never received %s", c.jid, what)
+			t.Fatalf("%s: never received %s", c.jid, what)
 		}
 	}
 }
 
-func (c *client) iq(typ, to, payload string) *node {
-	c.t.Helper()
+func (c *client) iq(t *testing.T, typ, to, payload string) *node {
+	t.Helper()
 	id := newID()
 	toAttr := ""
 	if to != "" {
 		toAttr = fmt.Sprintf(" to='%s'", to)
 	}
-	c.sendRaw(fmt.Sprintf(`<iq xmlns='jabber:client' type='%s' id='%s'%s>%s</iq>`, typ, id, toAttr, payload))
-	return c.expect("reply to iq "+id, func(n *node) bool { return n.Name.Local == "iq" && n.attr("id") == id })
+	c.sendRaw(t, fmt.Sprintf(`<iq xmlns='jabber:client' type='%s' id='%s'%s>%s</iq>`, typ, id, toAttr, payload))
+	return c.expect(t, "reply to iq "+id, func(n *node) bool { return n.Name.Local == "iq" && n.attr("id") == id })
 }
 
 func from(n *node, j string) bool { return jid.MustParse(n.attr("from")).Bare().String() == j }
@@ -343,6 +345,7 @@ func condition(n *node) string {
 }
 
 func TestGatewayWithProsody(t *testing.T) {
+	top := t
 	gw := env(t, "MSNBRIDGE_TEST_XMPP_JID")
 	core := newFakeCore()
 	g, err := New(config.XMPP{
@@ -374,7 +377,7 @@ func TestGatewayWithProsody(t *testing.T) {
 	bobJID := `bob.smith\40hotmail.com@` + gw
 
 	t.Run("disco", func(t *testing.T) {
-		r := alice.iq("get", gw, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+		r := alice.iq(t, "get", gw, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
 		id := r.child(nsDiscoInfo, "query").child("", "identity")
 		if id.attr("category") != "gateway" || id.attr("type") != "msn" {
 			t.Fatalf("identity %+v, want gateway/msn", id)
@@ -386,19 +389,19 @@ func TestGatewayWithProsody(t *testing.T) {
 		if !strings.Contains(strings.Join(feats, " "), nsRegister) {
 			t.Errorf("features %v lack %s", feats, nsRegister)
 		}
-		r = alice.iq("get", bobJID, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+		r = alice.iq(t, "get", bobJID, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
 		if id := r.child(nsDiscoInfo, "query").child("", "identity"); id.attr("category") != "client" {
 			t.Errorf("contact identity %+v, want client", id)
 		}
 	})
 
 	t.Run("register", func(t *testing.T) {
-		r := alice.iq("get", gw, `<query xmlns='jabber:iq:register'/>`)
+		r := alice.iq(t, "get", gw, `<query xmlns='jabber:iq:register'/>`)
 		form := r.child(nsRegister, "query").child(nsData, "x")
 		if form == nil || len(form.children("", "field")) < 3 {
 			t.Fatalf("no registration form: %+v", r)
 		}
-		alice.iq("set", gw, `<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>
+		alice.iq(t, "set", gw, `<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>
 			<field var='FORM_TYPE'><value>jabber:iq:register</value></field>
 			<field var='passport'><value>alice@hotmail.com</value></field>
 			<field var='password'><value>s3cret&amp;&lt;</value></field></x></query>`)
@@ -406,20 +409,20 @@ func TestGatewayWithProsody(t *testing.T) {
 		if c.user != user.ID || c.passport != "alice@hotmail.com" || c.password != "s3cret&<" {
 			t.Fatalf("Login(%q, %q, %q)", c.user, c.passport, c.password)
 		}
-		alice.expect("subscribe from the gateway", func(n *node) bool {
+		alice.expect(t, "subscribe from the gateway", func(n *node) bool {
 			return n.Name.Local == "presence" && n.attr("type") == "subscribe" && from(n, gw)
 		})
-		alice.send(outPresence{Type: "subscribed", To: gw})
-		alice.send(outPresence{Type: "subscribe", To: gw})
+		alice.send(t, outPresence{Type: "subscribed", To: gw})
+		alice.send(t, outPresence{Type: "subscribe", To: gw})
 		// Prosody turns the gateway's "subscribed" into a roster push; the
 		// gateway's presence that follows it reaches the client.
-		alice.expect("presence from the gateway", func(n *node) bool {
+		alice.expect(t, "presence from the gateway", func(n *node) bool {
 			return n.Name.Local == "presence" && n.attr("type") == "" && from(n, gw)
 		})
 	})
 
 	t.Run("user presence sets MSN status", func(t *testing.T) {
-		alice.sendRaw(`<presence xmlns='jabber:client'><show>dnd</show></presence>`)
+		alice.sendRaw(t, `<presence xmlns='jabber:client'><show>dnd</show></presence>`)
 		for {
 			if c := core.waitCall(t, "SetStatus"); c.status == bridge.StatusBusy {
 				break
@@ -432,19 +435,19 @@ func TestGatewayWithProsody(t *testing.T) {
 		if _, err := g.Deliver(ctx, user, bridge.ContactChange{Kind: bridge.ContactAdded, Contact: bob}); err != nil {
 			t.Fatal(err)
 		}
-		n := alice.expect("subscribe from bob", func(n *node) bool {
+		n := alice.expect(t, "subscribe from bob", func(n *node) bool {
 			return n.Name.Local == "presence" && n.attr("type") == "subscribe" && from(n, bobJID)
 		})
 		if got := n.child(nsNick, "nick").text(); got != bob.FriendlyName {
 			t.Errorf("nick %q, want %q", got, bob.FriendlyName)
 		}
-		alice.send(outPresence{Type: "subscribed", To: bobJID})
-		alice.send(outPresence{Type: "subscribe", To: bobJID})
+		alice.send(t, outPresence{Type: "subscribed", To: bobJID})
+		alice.send(t, outPresence{Type: "subscribe", To: bobJID})
 		bob.Status, bob.PersonalMessage = bridge.StatusBusy, "at work & <busy>"
 		if _, err := g.Deliver(ctx, user, bridge.Presence{Contact: bob}); err != nil {
 			t.Fatal(err)
 		}
-		n = alice.expect("bob's presence", func(n *node) bool {
+		n = alice.expect(t, "bob's presence", func(n *node) bool {
 			return n.Name.Local == "presence" && n.attr("type") == "" && from(n, bobJID)
 		})
 		if n.child("", "show").text() != "dnd" || n.child("", "status").text() != bob.PersonalMessage {
@@ -453,7 +456,7 @@ func TestGatewayWithProsody(t *testing.T) {
 	})
 
 	t.Run("chat both ways", func(t *testing.T) {
-		alice.sendRaw(`<message xmlns='jabber:client' type='chat' id='m1' to='` + bobJID + `'><body>*hi &amp; &lt;/body&gt;*</body><request xmlns='urn:xmpp:receipts'/></message>`)
+		alice.sendRaw(t, `<message xmlns='jabber:client' type='chat' id='m1' to='`+bobJID+`'><body>*hi &amp; &lt;/body&gt;*</body><request xmlns='urn:xmpp:receipts'/></message>`)
 		c := core.waitCall(t, "SendMessage")
 		if c.user != user.ID || c.portal != bridge.PortalID("direct:"+user.ID+":bob.smith@hotmail.com") {
 			t.Fatalf("SendMessage to %s in %s", c.user, c.portal)
@@ -464,7 +467,7 @@ func TestGatewayWithProsody(t *testing.T) {
 		if _, err := g.Deliver(ctx, user, bridge.DeliveryResult{Portal: c.portal, FrontendID: c.fid}); err != nil {
 			t.Fatal(err)
 		}
-		r := alice.expect("receipt", func(n *node) bool { return n.child(nsReceipts, "received") != nil })
+		r := alice.expect(t, "receipt", func(n *node) bool { return n.child(nsReceipts, "received") != nil })
 		if r.child(nsReceipts, "received").attr("id") != "m1" || !from(r, bobJID) {
 			t.Errorf("receipt %+v", r.child(nsReceipts, "received"))
 		}
@@ -473,7 +476,7 @@ func TestGatewayWithProsody(t *testing.T) {
 			Text: bridge.Text{Body: "hello </body><evil/>", Italic: true}, Time: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
-		m := alice.expect("message from bob", func(n *node) bool {
+		m := alice.expect(t, "message from bob", func(n *node) bool {
 			return n.Name.Local == "message" && n.child("", "body") != nil
 		})
 		if !from(m, bobJID) || m.attr("type") != "chat" || m.child("", "body").text() != "_hello </body><evil/>_" {
@@ -482,11 +485,11 @@ func TestGatewayWithProsody(t *testing.T) {
 	})
 
 	t.Run("chat states and attention", func(t *testing.T) {
-		alice.sendRaw(`<message xmlns='jabber:client' type='chat' to='` + bobJID + `'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+		alice.sendRaw(t, `<message xmlns='jabber:client' type='chat' to='`+bobJID+`'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`)
 		if c := core.waitCall(t, "SendTyping"); !c.active {
 			t.Error("composing sent as not typing")
 		}
-		alice.sendRaw(`<message xmlns='jabber:client' type='chat' to='` + bobJID + `'><paused xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+		alice.sendRaw(t, `<message xmlns='jabber:client' type='chat' to='`+bobJID+`'><paused xmlns='http://jabber.org/protocol/chatstates'/></message>`)
 		if c := core.waitCall(t, "SendTyping"); c.active {
 			t.Error("paused sent as typing")
 		}
@@ -494,17 +497,17 @@ func TestGatewayWithProsody(t *testing.T) {
 		if _, err := g.Deliver(ctx, user, bridge.Typing{Portal: portal.ID, Sender: "bob.smith@hotmail.com", Active: true}); err != nil {
 			t.Fatal(err)
 		}
-		alice.expect("composing from bob", func(n *node) bool {
+		alice.expect(t, "composing from bob", func(n *node) bool {
 			return n.child(nsChatStates, "composing") != nil && from(n, bobJID)
 		})
-		alice.sendRaw(`<message xmlns='jabber:client' type='chat' to='` + bobJID + `'><attention xmlns='urn:xmpp:attention:0'/></message>`)
+		alice.sendRaw(t, `<message xmlns='jabber:client' type='chat' to='`+bobJID+`'><attention xmlns='urn:xmpp:attention:0'/></message>`)
 		if c := core.waitCall(t, "SendNudge"); c.portal != portal.ID {
 			t.Errorf("nudge in %s", c.portal)
 		}
 		if _, err := g.Deliver(ctx, user, bridge.Nudge{Portal: portal.ID, Sender: "bob.smith@hotmail.com"}); err != nil {
 			t.Fatal(err)
 		}
-		alice.expect("attention from bob", func(n *node) bool {
+		alice.expect(t, "attention from bob", func(n *node) bool {
 			return n.child(nsAttention, "attention") != nil && from(n, bobJID)
 		})
 	})
@@ -515,8 +518,8 @@ func TestGatewayWithProsody(t *testing.T) {
 			t.Fatal(err)
 		}
 		carolJID := `carol\40x.org@` + gw
-		alice.sendRaw(`<message xmlns='jabber:client' type='chat' id='c1' to='` + carolJID + `'><body>hi</body></message>`)
-		e := alice.expect("error about carol", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "c1" })
+		alice.sendRaw(t, `<message xmlns='jabber:client' type='chat' id='c1' to='`+carolJID+`'><body>hi</body></message>`)
+		e := alice.expect(t, "error about carol", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "c1" })
 		if condition(e) != "recipient-unavailable" {
 			t.Errorf("condition %q", condition(e))
 		}
@@ -524,35 +527,35 @@ func TestGatewayWithProsody(t *testing.T) {
 
 	t.Run("roster changes reach MSN", func(t *testing.T) {
 		daveJID := `dave\40x.org@` + gw
-		r := alice.iq("set", gw, `<query xmlns='jabber:iq:gateway'><prompt>Dave@X.org</prompt></query>`)
+		r := alice.iq(t, "set", gw, `<query xmlns='jabber:iq:gateway'><prompt>Dave@X.org</prompt></query>`)
 		if got := r.child(nsGateway, "query").child("", "jid").text(); got != daveJID {
 			t.Fatalf("jabber:iq:gateway gave %q, want %q", got, daveJID)
 		}
-		alice.send(outPresence{Type: "subscribe", To: daveJID})
+		alice.send(t, outPresence{Type: "subscribe", To: daveJID})
 		if c := core.waitCall(t, "AddContact"); c.passport != "dave@x.org" {
 			t.Errorf("AddContact(%q)", c.passport)
 		}
-		alice.send(outPresence{Type: "unsubscribe", To: daveJID})
+		alice.send(t, outPresence{Type: "unsubscribe", To: daveJID})
 		if c := core.waitCall(t, "RemoveContact"); c.passport != "dave@x.org" {
 			t.Errorf("RemoveContact(%q)", c.passport)
 		}
-		r = alice.iq("get", bobJID, `<vCard xmlns='vcard-temp'/>`)
+		r = alice.iq(t, "get", bobJID, `<vCard xmlns='vcard-temp'/>`)
 		if got := r.child(nsVCard, "vCard").child("", "NICKNAME").text(); got != "Bob <the builder>" {
 			t.Errorf("vCard NICKNAME %q", got)
 		}
 	})
 
 	t.Run("ad-hoc commands", func(t *testing.T) {
-		r := alice.iq("get", gw, `<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/>`)
+		r := alice.iq(t, "get", gw, `<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/>`)
 		if len(r.child(nsDiscoItems, "query").children("", "item")) < 8 {
 			t.Fatalf("commands: %+v", r.child(nsDiscoItems, "query"))
 		}
-		r = alice.iq("set", gw, `<command xmlns='http://jabber.org/protocol/commands' node='set-status' action='execute'/>`)
+		r = alice.iq(t, "set", gw, `<command xmlns='http://jabber.org/protocol/commands' node='set-status' action='execute'/>`)
 		cmd := r.child(nsCommands, "command")
 		if cmd.attr("status") != "executing" || cmd.child(nsData, "x") == nil {
 			t.Fatalf("set-status did not return a form: %+v", r)
 		}
-		r = alice.iq("set", gw, `<command xmlns='http://jabber.org/protocol/commands' node='set-status' sessionid='`+cmd.attr("sessionid")+`'>
+		r = alice.iq(t, "set", gw, `<command xmlns='http://jabber.org/protocol/commands' node='set-status' sessionid='`+cmd.attr("sessionid")+`'>
 			<x xmlns='jabber:x:data' type='submit'><field var='status'><value>phone</value></field></x></command>`)
 		if r.child(nsCommands, "command").attr("status") != "completed" {
 			t.Fatalf("set-status not completed: %+v", r)
@@ -560,7 +563,7 @@ func TestGatewayWithProsody(t *testing.T) {
 		if c := core.waitCall(t, "SetStatus"); c.status != bridge.StatusPhone {
 			t.Errorf("SetStatus(%s)", c.status)
 		}
-		alice.iq("set", gw, `<command xmlns='http://jabber.org/protocol/commands' node='block-contact'>
+		alice.iq(t, "set", gw, `<command xmlns='http://jabber.org/protocol/commands' node='block-contact'>
 			<x xmlns='jabber:x:data' type='submit'><field var='passport'><value>`+bobJID+`</value></field></x></command>`)
 		if c := core.waitCall(t, "BlockContact"); c.passport != "bob.smith@hotmail.com" {
 			t.Errorf("BlockContact(%q)", c.passport)
@@ -569,8 +572,8 @@ func TestGatewayWithProsody(t *testing.T) {
 
 	t.Run("strangers get errors", func(t *testing.T) {
 		stranger := dialClient(t, "stranger"+suffix)
-		stranger.sendRaw(`<message xmlns='jabber:client' type='chat' id='s1' to='` + bobJID + `'><body>hi</body></message>`)
-		e := stranger.expect("error", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "s1" })
+		stranger.sendRaw(t, `<message xmlns='jabber:client' type='chat' id='s1' to='`+bobJID+`'><body>hi</body></message>`)
+		e := stranger.expect(t, "error", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "s1" })
 		if condition(e) != "registration-required" {
 			t.Errorf("unregistered user got %q", condition(e))
 		}
@@ -578,12 +581,12 @@ func TestGatewayWithProsody(t *testing.T) {
 		core.mu.Lock()
 		core.forbidden[mallory.jid.Bare().String()] = true
 		core.mu.Unlock()
-		mallory.sendRaw(`<message xmlns='jabber:client' type='chat' id='x1' to='` + bobJID + `'><body>hi</body></message>`)
-		e = mallory.expect("error", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "x1" })
+		mallory.sendRaw(t, `<message xmlns='jabber:client' type='chat' id='x1' to='`+bobJID+`'><body>hi</body></message>`)
+		e = mallory.expect(t, "error", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "x1" })
 		if condition(e) != "forbidden" {
 			t.Errorf("forbidden user got %q", condition(e))
 		}
-		r := mallory.iq("get", gw, `<query xmlns='jabber:iq:register'/>`)
+		r := mallory.iq(t, "get", gw, `<query xmlns='jabber:iq:register'/>`)
 		if condition(r) != "forbidden" {
 			t.Errorf("forbidden user's register get: %q", condition(r))
 		}
@@ -600,10 +603,44 @@ func TestGatewayWithProsody(t *testing.T) {
 			Sender: "bob.smith@hotmail.com", Text: bridge.Text{Body: "after reconnect"}}); err != nil {
 			t.Fatal(err)
 		}
-		alice.expect("message after reconnect", func(n *node) bool { return n.child("", "body").text() == "after reconnect" })
-		alice.sendRaw(`<message xmlns='jabber:client' type='chat' to='` + bobJID + `'><body>still here</body></message>`)
+		alice.expect(t, "message after reconnect", func(n *node) bool { return n.child("", "body").text() == "after reconnect" })
+		alice.sendRaw(t, `<message xmlns='jabber:client' type='chat' to='`+bobJID+`'><body>still here</body></message>`)
 		if c := core.waitCall(t, "SendMessage"); c.text.Body != "still here" {
 			t.Errorf("SendMessage(%q)", c.text.Body)
+		}
+	})
+
+	t.Run("server restart", func(t *testing.T) {
+		// Last but one: the restart ends every client session too.
+		out, err := exec.Command("../scripts/prosody.sh", "restart").CombinedOutput()
+		if err != nil {
+			t.Fatalf("restarting Prosody: %v: %s", err, out)
+		}
+		select {
+		case <-connects:
+		case <-time.After(20 * time.Second):
+			t.Fatal("component did not reconnect after the server restarted")
+		}
+		alice = dialClientUntil(t, top, "alice2"+suffix)
+		user = bridge.UserID{Frontend: Kind, ID: alice.jid.Bare().String()}
+		r := alice.iq(t, "get", gw, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+		if id := r.child(nsDiscoInfo, "query").child("", "identity"); id.attr("type") != "msn" {
+			t.Fatalf("after restart: identity %+v", id)
+		}
+		alice.iq(t, "set", gw, `<query xmlns='jabber:iq:register'><username>alice2@hotmail.com</username><password>pw</password></query>`)
+		if c := core.waitCall(t, "Login"); c.user != user.ID || c.passport != "alice2@hotmail.com" {
+			t.Fatalf("Login(%s, %s) after restart", c.user, c.passport)
+		}
+		if _, err := g.Deliver(ctx, user, bridge.ContactChange{Kind: bridge.ContactAddedYou, Contact: bridge.Contact{Passport: bobPassport, Pending: true}}); err != nil {
+			t.Fatal(err)
+		}
+		alice.expect(t, "subscribe from bob", func(n *node) bool {
+			return n.Name.Local == "presence" && n.attr("type") == "subscribe" && from(n, bobJID)
+		})
+		alice.send(t, outPresence{Type: "subscribed", To: bobJID})
+		// Approving a pending contact accepts them on MSN.
+		if c := core.waitCall(t, "AddContact"); c.passport != "bob.smith@hotmail.com" {
+			t.Errorf("AddContact(%q)", c.passport)
 		}
 	})
 
@@ -611,17 +648,17 @@ func TestGatewayWithProsody(t *testing.T) {
 		core.mu.Lock()
 		core.contacts[user.ID] = []bridge.Contact{{Passport: bobPassport, OnContactList: true}}
 		core.mu.Unlock()
-		alice.iq("set", gw, `<query xmlns='jabber:iq:register'><remove/></query>`)
+		alice.iq(t, "set", gw, `<query xmlns='jabber:iq:register'><remove/></query>`)
 		if c := core.waitCall(t, "Logout"); c.user != user.ID {
 			t.Errorf("Logout(%s)", c.user)
 		}
 		// Prosody applies unsubscribe/unsubscribed to the roster and pushes it.
-		alice.expect("roster push ending the subscription with bob", func(n *node) bool {
+		alice.expect(t, "roster push ending the subscription with bob", func(n *node) bool {
 			item := n.child("jabber:iq:roster", "query").child("", "item")
 			return item != nil && item.attr("jid") == bobJID && item.attr("subscription") == "none"
 		})
-		alice.sendRaw(`<message xmlns='jabber:client' type='chat' id='u1' to='` + bobJID + `'><body>hi</body></message>`)
-		e := alice.expect("error", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "u1" })
+		alice.sendRaw(t, `<message xmlns='jabber:client' type='chat' id='u1' to='`+bobJID+`'><body>hi</body></message>`)
+		e := alice.expect(t, "error", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "u1" })
 		if condition(e) != "registration-required" {
 			t.Errorf("after unregistering: %q", condition(e))
 		}
