@@ -13,6 +13,8 @@ echo "== fuzz (short runs)"
 fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "${FUZZTIME:-10s}" "$1"; }
 fuzz ./msnp FuzzReader
 fuzz ./xmpp FuzzPassportJID
+fuzz ./xmpp FuzzParseStyling
+fuzz ./xmpp FuzzStanza
 
 # --- XMPP integration (Prosody) ------------------------------------------
 # Self-contained: installs and starts a loopback Prosody, runs the xmpp

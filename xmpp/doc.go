@@ -1,4 +1,20 @@
 // Package xmpp is the XMPP frontend: an XEP-0114 component (on
-// mellium.im/xmpp) acting as an MSN transport, with MSN contacts as JIDs at
-// the gateway's domain.
+// mellium.im/xmpp) acting as an MSN transport (XEP-0100), with MSN contacts
+// as JIDs at the gateway's domain (XEP-0106 escaped passports:
+// alice\40hotmail.com@msn.example.org). It implements bridge.Frontend and
+// talks to the core only through bridge.Core; bridge users are bare JIDs
+// (bridge.UserID{Frontend: "xmpp", ID: "user@example.org"}).
+//
+// It owns: the component connection (reconnecting with capped, jittered
+// backoff), registration (XEP-0077 with a XEP-0004 form, jabber:iq:gateway),
+// service discovery, ad-hoc commands (XEP-0050), vcard-temp for contacts,
+// the mapping of presence and subscriptions both ways, one-to-one chat with
+// chat states (XEP-0085), attention (XEP-0224, MSN nudges), receipts
+// (XEP-0184, from the core's DeliveryResult) and XEP-0393 styling for MSN's
+// whole-message effects. It keeps only caches in memory (last contact
+// presence for probes, the user's resources, portals, messages awaiting
+// their DeliveryResult); the core is the authority.
+//
+// Group conversations (MUC) are not bridged yet: their messages arrive as
+// one-to-one chats marked "[group chat with …]".
 package xmpp

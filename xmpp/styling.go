@@ -3,6 +3,7 @@ package xmpp
 import (
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/msnbridge/msnbridge/bridge"
 )
@@ -87,7 +88,8 @@ func outerSpan(s string) (inner string, d byte, ok bool) {
 	if strings.IndexByte(inner, d) >= 0 || strings.ContainsAny(inner, "\r\n") {
 		return "", 0, false
 	}
-	first, last := rune(inner[0]), rune(inner[len(inner)-1])
+	first, _ := utf8.DecodeRuneInString(inner)
+	last, _ := utf8.DecodeLastRuneInString(inner)
 	if unicode.IsSpace(first) || unicode.IsSpace(last) {
 		return "", 0, false
 	}

@@ -231,3 +231,41 @@ func TestSerialQueueOrderAndBound(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseStyling: parsing never panics, only ever strips directives, and
+// what the gateway writes for a parsed text parses back to the same text.
+func FuzzParseStyling(f *testing.F) {
+	for _, s := range []string{"*b*", "_*x*_", "*a* b *c*", "~\u00a0x~", "*\n*", "***"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		tx := parseStyling(body)
+		if len(tx.Body) > len(body) || !strings.Contains(body, tx.Body) {
+			t.Fatalf("parseStyling(%q) = %+v: body not a part of the input", body, tx)
+		}
+		if again := parseStyling(styleBody(tx)); again != tx {
+			t.Fatalf("parseStyling(styleBody(%+v)) = %+v", tx, again)
+		}
+	})
+}
+
+// FuzzStanza: any XML a server could route to the gateway decodes within
+// bounds or fails cleanly, and the payload parsers never panic on it.
+func FuzzStanza(f *testing.F) {
+	f.Add(`<iq type='set'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='passport'><value>a@b</value></field><field var='password'><value>p</value></field></x></query></iq>`)
+	f.Add(`<message><body>hi</body><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+	f.Add(`<iq><query xmlns='jabber:iq:register'><remove/></query></iq>`)
+	f.Fuzz(func(t *testing.T, s string) {
+		n := &node{}
+		if err := xml.Unmarshal([]byte(s), n); err != nil {
+			return
+		}
+		if q := n.first(); q != nil {
+			_, _ = parseRegistration(q)
+			if x := q.child(nsData, "x"); x != nil {
+				_ = formValues(x)
+			}
+		}
+		_ = parseStyling(n.child("", "body").text())
+	})
+}
