@@ -3,6 +3,7 @@ package xmpp
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -211,7 +212,10 @@ func (g *Gateway) deliverResult(user bridge.UserID, r bridge.DeliveryResult) err
 func (g *Gateway) deliverLoginState(user bridge.UserID, s bridge.LoginStateChange) error {
 	switch s.State {
 	case bridge.LoginConnected:
-		return g.send(g.gatewayPresence(user))
+		if err := g.send(g.gatewayPresence(user)); err != nil {
+			return err
+		}
+		return g.syncRoster(user)
 	case bridge.LoginConnecting:
 		return nil
 	}
@@ -260,4 +264,30 @@ func (g *Gateway) deliverNotice(ctx context.Context, user bridge.UserID, n bridg
 		return "", err
 	}
 	return id, nil
+}
+
+// syncRoster offers every contact on the user's MSN list as a roster
+// subscription (XEP-0100 §4.1 "contact list import"). For contacts the user
+// already approved, the server answers "subscribed" by itself and the user
+// sees nothing, so repeating this on each login is harmless.
+func (g *Gateway) syncRoster(user bridge.UserID) error {
+	ctx, cancel := g.coreCtx()
+	contacts, err := g.core.Contacts(ctx, user)
+	cancel()
+	if err != nil {
+		g.log.Info().Err(err).Str("user", user.ID).Msg("contact list unavailable for roster sync")
+		return nil
+	}
+	for _, c := range contacts {
+		if !c.OnContactList {
+			continue
+		}
+		if _, known := g.state.contact(user.ID, NormalizePassport(c.Passport)); !known {
+			g.state.setContact(user.ID, c)
+		}
+		if err := g.subscribeRequest(user.ID, c); err != nil && errors.Is(err, ErrNotConnected) {
+			return err
+		}
+	}
+	return nil
 }

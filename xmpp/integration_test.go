@@ -455,6 +455,24 @@ func TestGatewayWithProsody(t *testing.T) {
 		}
 	})
 
+	t.Run("contact list import on login", func(t *testing.T) {
+		core.mu.Lock()
+		core.contacts[user.ID] = []bridge.Contact{
+			{Passport: "eve@x.org", FriendlyName: "Eve", OnContactList: true, Status: bridge.StatusOffline},
+			{Passport: "blocked-only@x.org", Blocked: true},
+		}
+		core.mu.Unlock()
+		if _, err := g.Deliver(ctx, user, bridge.LoginStateChange{State: bridge.LoginConnected}); err != nil {
+			t.Fatal(err)
+		}
+		n := alice.expect(t, "subscribe from eve", func(n *node) bool {
+			return n.Name.Local == "presence" && n.attr("type") == "subscribe" && n.attr("from") != "" && from(n, `eve\40x.org@`+gw)
+		})
+		if n.child(nsNick, "nick").text() != "Eve" {
+			t.Errorf("nick %q", n.child(nsNick, "nick").text())
+		}
+	})
+
 	t.Run("chat both ways", func(t *testing.T) {
 		alice.sendRaw(t, `<message xmlns='jabber:client' type='chat' id='m1' to='`+bobJID+`'><body>*hi &amp; &lt;/body&gt;*</body><request xmlns='urn:xmpp:receipts'/></message>`)
 		c := core.waitCall(t, "SendMessage")
