@@ -113,7 +113,7 @@ func (g *Gateway) deliverMessage(ctx context.Context, user bridge.UserID, m brid
 	if !m.Time.IsZero() {
 		msg.Extra = append(msg.Extra, delay{Stamp: m.Time.UTC().Format("2006-01-02T15:04:05.000Z"), From: g.domain.String()})
 	}
-	if err := g.send(msg); err != nil {
+	if err := g.sendCtx(ctx, msg); err != nil {
 		return "", err
 	}
 	return id, nil

@@ -221,16 +221,22 @@ func (g *Gateway) afterConnect() {
 }
 
 // send writes one stanza on the current session.
-func (g *Gateway) send(v any) error {
+func (g *Gateway) send(v any) error { return g.sendCtx(context.Background(), v) }
+
+// sendCtx is send bounded by ctx as well as by sendTimeout.
+func (g *Gateway) sendCtx(ctx context.Context, v any) error {
 	g.mu.Lock()
 	sess := g.sess
 	g.mu.Unlock()
 	if sess == nil {
 		return ErrNotConnected
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
-	return sess.Encode(ctx, v)
+	if err := sess.Encode(ctx, v); err != nil {
+		return fmt.Errorf("xmpp: sending: %w", err)
+	}
+	return nil
 }
 
 // coreCtx is the context for calls into the core on a stanza's behalf.
