@@ -163,7 +163,14 @@ func (g *Gateway) runOnce(ctx context.Context) (connected bool, err error) {
 	// Clear any deadline the handshake left on the connection.
 	_ = conn.SetDeadline(time.Time{})
 	g.log.Info().Str("server", g.cfg.Server).Str("jid", g.domain.String()).Msg("component connected")
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		// Shutting down: tell users their contacts are gone (XEP-0100
+		// §4.5.2), end the stream politely, but never hang on a dead peer.
+		_ = conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		g.announceOffline()
+		_ = sess.Close()
+		conn.Close()
+	})
 	defer stop()
 	g.setSession(sess, conn)
 	go g.afterConnect()
@@ -217,6 +224,19 @@ func (g *Gateway) dropConnection() {
 func (g *Gateway) afterConnect() {
 	for _, user := range g.state.knownUsers() {
 		_ = g.send(outPresence{Type: "probe", From: g.domain.String(), To: user})
+	}
+}
+
+// announceOffline sends unavailable presence from every contact shown
+// online and from the gateway to every user it knows.
+func (g *Gateway) announceOffline() {
+	for user, contacts := range g.state.onlineContacts() {
+		for _, c := range contacts {
+			if j, err := g.ContactJID(c.Passport); err == nil {
+				_ = g.send(outPresence{Type: "unavailable", From: j.String(), To: user})
+			}
+		}
+		_ = g.send(outPresence{Type: "unavailable", From: g.domain.String(), To: user, Status: g.name + " is shutting down"})
 	}
 }
 

@@ -360,10 +360,11 @@ func TestGatewayWithProsody(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error)
 	go func() { runDone <- g.Run(ctx) }()
-	t.Cleanup(func() {
+	stopGateway := sync.OnceValue(func() error {
 		cancel()
-		<-runDone
+		return <-runDone
 	})
+	t.Cleanup(func() { _ = stopGateway() })
 	select {
 	case <-connects:
 	case <-time.After(10 * time.Second):
@@ -679,6 +680,26 @@ func TestGatewayWithProsody(t *testing.T) {
 		e := alice.expect(t, "error", func(n *node) bool { return n.attr("type") == "error" && n.attr("id") == "u1" })
 		if condition(e) != "registration-required" {
 			t.Errorf("after unregistering: %q", condition(e))
+		}
+	})
+
+	t.Run("shutdown", func(t *testing.T) {
+		carol := bridge.Contact{Passport: "carol@x.org", Status: bridge.StatusOnline}
+		if _, err := g.Deliver(ctx, user, bridge.Presence{Contact: carol}); err != nil {
+			t.Fatal(err)
+		}
+		carolJID := `carol\40x.org@` + gw
+		alice.expect(t, "carol online", func(n *node) bool {
+			return n.Name.Local == "presence" && n.attr("type") == "" && from(n, carolJID)
+		})
+		if err := stopGateway(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		alice.expect(t, "carol offline as the gateway stops", func(n *node) bool {
+			return n.Name.Local == "presence" && n.attr("type") == "unavailable" && from(n, carolJID)
+		})
+		if _, err := g.Deliver(context.Background(), user, bridge.Presence{Contact: carol}); !errors.Is(err, ErrNotConnected) {
+			t.Errorf("Deliver after Run ended: %v, want ErrNotConnected", err)
 		}
 	})
 }

@@ -92,6 +92,26 @@ func (s *state) forgetUser(user string) {
 	}
 }
 
+// onlineContacts maps every user the gateway knows (by contacts or by
+// resources) to their contacts not shown as offline.
+func (s *state) onlineContacts() map[string][]bridge.Contact {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string][]bridge.Contact)
+	for u := range s.resources {
+		out[u] = nil
+	}
+	for u, m := range s.contacts {
+		out[u] = out[u][:0:0]
+		for _, c := range m {
+			if c.Status != bridge.StatusOffline && c.Status != "" {
+				out[u] = append(out[u], c)
+			}
+		}
+	}
+	return out
+}
+
 // knownUsers lists users with an online resource.
 func (s *state) knownUsers() []string {
 	s.mu.Lock()
