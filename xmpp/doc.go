@@ -15,6 +15,17 @@
 // presence for probes, the user's resources, portals, messages awaiting
 // their DeliveryResult); the core is the authority.
 //
+// What the gateway expects of the core:
+//   - Status returns Passport "" (or an error) for a user with no stored
+//     login; such users get registration-required.
+//   - Deliver may call back into Core.Portal (to resolve a portal's
+//     contact), so the core must not hold its own locks while delivering.
+//   - Presence events for every contact after login, ContactChange for list
+//     changes, and DeliveryResult for every SendMessage (the FrontendID it
+//     carries is the gateway's own, unique per message).
+//   - With config.XMPP.SignOutWhenUnavailable, SetStatus(StatusOffline)
+//     means "sign out but keep the login", and Relogin signs back in.
+//
 // Group conversations (MUC) are not bridged yet: their messages arrive as
 // one-to-one chats marked "[group chat with …]".
 package xmpp
