@@ -276,6 +276,13 @@ func (g *Gateway) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) 
 	n := &node{}
 	if err := d.Decode(n); err != nil {
 		g.log.Warn().Err(err).Str("element", start.Name.Local).Msg("dropping undecodable stanza")
+		// Tell the sender, from what the opening tag alone says.
+		bad := &node{Name: start.Name, Attr: start.Attr}
+		from, ferr := jid.Parse(bad.attr("from"))
+		to, terr := jid.Parse(bad.attr("to"))
+		if ferr == nil && terr == nil && from.Domainpart() != g.domain.Domainpart() {
+			go g.replyError(&inStanza{node: bad, from: from, to: to}, newErr(errModify, "not-acceptable", "stanza too complex for this gateway"))
+		}
 		return nil
 	}
 	switch n.Name.Local {

@@ -611,6 +611,29 @@ func TestGatewayWithProsody(t *testing.T) {
 		}
 	})
 
+	t.Run("bad stanzas do not end the session", func(t *testing.T) {
+		deep := strings.Repeat("<a xmlns='urn:example:deep'>", 100) + strings.Repeat("</a>", 100)
+		alice.sendRaw(t, `<message xmlns='jabber:client' type='chat' id='deep' to='`+bobJID+`'><body>x</body>`+deep+`</message>`)
+		e := alice.expect(t, "error for a too deep stanza", func(n *node) bool { return n.attr("id") == "deep" })
+		if condition(e) != "not-acceptable" {
+			t.Errorf("too deep: %q", condition(e))
+		}
+		alice.sendRaw(t, `<iq xmlns='jabber:client' type='get' id='noload' to='`+gw+`'/>`)
+		e = alice.expect(t, "error for an IQ without payload", func(n *node) bool { return n.attr("id") == "noload" })
+		if condition(e) != "bad-request" {
+			t.Errorf("empty IQ: %q", condition(e))
+		}
+		r := alice.iq(t, "get", gw, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+		if r.attr("type") != "result" {
+			t.Fatalf("gateway stopped answering after bad stanzas: %+v", r)
+		}
+		select {
+		case <-connects:
+			t.Fatal("the component reconnected: a bad stanza ended its session")
+		default:
+		}
+	})
+
 	t.Run("reconnect", func(t *testing.T) {
 		g.dropConnection()
 		select {
