@@ -133,7 +133,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		if connected {
 			delay = g.minBackoff
 		}
-		// Full jitter in [delay/2, delay): many bridges restarting with one
+		// Jitter: wait in [delay/2, delay], so many bridges restarting with one
 		// server do not reconnect in lockstep.
 		wait := delay/2 + rand.N(delay/2+1)
 		g.log.Warn().Err(err).Str("server", g.cfg.Server).Dur("retry_in", wait).Msg("component connection ended")
