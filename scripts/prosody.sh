@@ -59,13 +59,15 @@ secret() {
 
 write_config() {
 	mkdir -p "$ROOT/data" "$ROOT/certs"
-	local plugin_paths="" privilege_module="" privilege_settings=""
+	local plugin_paths="" privilege_module="" privilege_settings="" component_modules=""
 	local mods
 	mods=$(modules_dir || true)
 	if [ -n "$mods" ]; then
 		# XEP-0356: the gateway may push roster items to local users.
 		plugin_paths="plugin_paths = { \"$mods\" }"
 		privilege_module='"privilege";'
+		# The component host needs it too: it announces the privileges there.
+		component_modules='modules_enabled = { "privilege" }'
 		privilege_settings="privileged_entities = {
 	[\"$COMPONENT\"] = { roster = \"both\"; message = \"outgoing\"; presence = \"roster\" };
 }"
@@ -113,6 +115,7 @@ Component "conference.$DOMAIN" "muc"
 
 Component "$COMPONENT"
 	component_secret = "$(secret)"
+	$component_modules
 EOF
 	mv "$CONF.new" "$CONF"
 }

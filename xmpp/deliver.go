@@ -44,6 +44,9 @@ func (g *Gateway) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Eve
 	case bridge.Nudge:
 		return g.deliverNudge(ctx, user, e)
 	case bridge.Presence:
+		if old, ok := g.state.contact(user.ID, NormalizePassport(e.Contact.Passport)); ok && old.FriendlyName != e.Contact.FriendlyName && e.Contact.FriendlyName != "" {
+			g.pushRosterItem(user.ID, e.Contact)
+		}
 		g.state.setContact(user.ID, e.Contact)
 		p, err := g.contactPresence(user.ID, e.Contact)
 		if err != nil {
@@ -173,6 +176,7 @@ func (g *Gateway) deliverContactChange(user bridge.UserID, c bridge.ContactChang
 	switch c.Kind {
 	case bridge.ContactAdded, bridge.ContactAddedYou:
 		g.state.setContact(user.ID, c.Contact)
+		g.pushRosterItem(user.ID, c.Contact)
 		return g.subscribeRequest(user.ID, c.Contact)
 	case bridge.ContactRemoved:
 		g.state.removeContact(user.ID, c.Contact.Passport)
@@ -285,6 +289,7 @@ func (g *Gateway) syncRoster(user bridge.UserID) error {
 		if _, known := g.state.contact(user.ID, NormalizePassport(c.Passport)); !known {
 			g.state.setContact(user.ID, c)
 		}
+		g.pushRosterItem(user.ID, c)
 		if err := g.subscribeRequest(user.ID, c); err != nil && errors.Is(err, ErrNotConnected) {
 			return err
 		}

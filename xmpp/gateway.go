@@ -61,6 +61,10 @@ type Gateway struct {
 	queue serialQueue
 	state state
 
+	// rosterHosts are the server hosts that granted this component XEP-0356
+	// roster privilege on the current connection (under mu).
+	rosterHosts map[string]bool
+
 	// onConnect, when set (by tests), runs after each successful connect.
 	onConnect func()
 }
@@ -190,6 +194,7 @@ func (g *Gateway) setSession(sess *xmpp.Session, conn net.Conn) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.sess, g.conn = sess, conn
+	g.rosterHosts = nil // privileges are granted anew on each connection
 	if sess != nil {
 		close(g.up)
 	} else {
@@ -303,6 +308,12 @@ func (g *Gateway) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) 
 	}
 	if from.Domainpart() == g.domain.Domainpart() {
 		return nil // our own stanzas bounced back; never answer them (loops)
+	}
+	if from.Localpart() == "" && n.Name.Local == "message" {
+		if priv := n.child(nsPrivilege, "privilege"); priv != nil {
+			g.grantPrivileges(from.Domainpart(), priv)
+			return nil
+		}
 	}
 	st := &inStanza{node: n, from: from, to: to, user: bridge.UserID{Frontend: Kind, ID: from.Bare().String()}}
 	// Stanzas of one user are handled in order, each user independently,

@@ -459,7 +459,7 @@ func TestGatewayWithProsody(t *testing.T) {
 	t.Run("contact list import on login", func(t *testing.T) {
 		core.mu.Lock()
 		core.contacts[user.ID] = []bridge.Contact{
-			{Passport: "eve@x.org", FriendlyName: "Eve", OnContactList: true, Status: bridge.StatusOffline},
+			{Passport: "eve@x.org", FriendlyName: "Eve", OnContactList: true, Status: bridge.StatusOffline, Groups: []string{"Friends"}},
 			{Passport: "blocked-only@x.org", Blocked: true},
 		}
 		core.mu.Unlock()
@@ -471,6 +471,27 @@ func TestGatewayWithProsody(t *testing.T) {
 		})
 		if n.child(nsNick, "nick").text() != "Eve" {
 			t.Errorf("nick %q", n.child(nsNick, "nick").text())
+		}
+	})
+
+	t.Run("roster names and groups via XEP-0356", func(t *testing.T) {
+		if !g.rosterPrivileged(env(t, "MSNBRIDGE_TEST_XMPP_DOMAIN")) {
+			t.Fatal("Prosody did not grant roster privilege: is mod_privilege (prosody-modules) configured?")
+		}
+		eve := bridge.Contact{Passport: "eve@x.org", FriendlyName: "Eve (renamed)", OnContactList: true, Status: bridge.StatusOnline, Groups: []string{"Friends", "Work"}}
+		if _, err := g.Deliver(ctx, user, bridge.Presence{Contact: eve}); err != nil {
+			t.Fatal(err)
+		}
+		n := alice.expect(t, "roster push renaming eve", func(n *node) bool {
+			item := n.child(nsRoster, "query").child("", "item")
+			return item != nil && item.attr("jid") == `eve\40x.org@`+gw && item.attr("name") == eve.FriendlyName
+		})
+		var groups []string
+		for _, gr := range n.child(nsRoster, "query").child("", "item").children("", "group") {
+			groups = append(groups, gr.text())
+		}
+		if strings.Join(groups, ",") != "Friends,Work" && strings.Join(groups, ",") != "Work,Friends" {
+			t.Errorf("groups %v", groups)
 		}
 	})
 

@@ -116,3 +116,12 @@ func unhexPair(hi, lo byte) (byte, bool) {
 	}
 	return byte(h<<4 | l), true
 }
+
+// parseBare parses a user's bare JID.
+func parseBare(s string) (jid.JID, error) {
+	j, err := jid.Parse(s)
+	if err != nil {
+		return jid.JID{}, err
+	}
+	return j.Bare(), nil
+}

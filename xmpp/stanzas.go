@@ -19,6 +19,8 @@ const (
 	nsVersion    = "jabber:iq:version"
 	nsStanzas    = "urn:ietf:params:xml:ns:xmpp-stanzas"
 	nsStyling    = "urn:xmpp:styling:0"
+	nsPrivilege  = "urn:xmpp:privilege:2"
+	nsRoster     = "jabber:iq:roster"
 )
 
 // Outgoing stanzas. Top-level elements have no namespace: mellium puts them
@@ -238,4 +240,18 @@ type versionQuery struct {
 	XMLName xml.Name `xml:"jabber:iq:version query"`
 	Name    string   `xml:"name"`
 	Version string   `xml:"version"`
+}
+
+// RFC 6121 roster items, pushed with XEP-0356 privilege.
+
+type rosterQuery struct {
+	XMLName xml.Name     `xml:"jabber:iq:roster query"`
+	Items   []rosterItem `xml:"item"`
+}
+
+type rosterItem struct {
+	JID          string   `xml:"jid,attr"`
+	Name         string   `xml:"name,attr,omitempty"`
+	Subscription string   `xml:"subscription,attr,omitempty"`
+	Groups       []string `xml:"group"`
 }
