@@ -11,7 +11,8 @@
 // the mapping of presence and subscriptions both ways, one-to-one chat with
 // chat states (XEP-0085), attention (XEP-0224, MSN nudges), receipts
 // (XEP-0184, from the core's DeliveryResult) and XEP-0393 styling for MSN's
-// whole-message effects. It keeps only caches in memory (last contact
+// whole-message effects, and, where the server grants XEP-0356 roster
+// privilege, roster names (MSN friendly names) and groups. It keeps only caches in memory (last contact
 // presence for probes, the user's resources, portals, messages awaiting
 // their DeliveryResult); the core is the authority.
 //
