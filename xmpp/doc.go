@@ -12,9 +12,10 @@
 // chat states (XEP-0085), attention (XEP-0224, MSN nudges), receipts
 // (XEP-0184, from the core's DeliveryResult) and XEP-0393 styling for MSN's
 // whole-message effects, and, where the server grants XEP-0356 roster
-// privilege, roster names (MSN friendly names) and groups. It keeps only caches in memory (last contact
-// presence for probes, the user's resources, portals, messages awaiting
-// their DeliveryResult); the core is the authority.
+// privilege, roster names (MSN friendly names) and groups. It keeps only
+// caches in memory (last contact presence for probes, the user's
+// resources, portals, messages awaiting their DeliveryResult); the core is
+// the authority.
 //
 // What the gateway expects of the core:
 //   - Status returns Passport "" (or an error) for a user with no stored
