@@ -254,4 +254,10 @@ type Core interface {
 	SendMessage(ctx context.Context, user UserID, id PortalID, msg OutgoingMessage) error
 	SendTyping(ctx context.Context, user UserID, id PortalID, active bool) error
 	SendNudge(ctx context.Context, user UserID, id PortalID) error
+
+	// ManagementRoom returns the frontend room where the user talks to the
+	// bridge's bot ("" when there is none yet); SetManagementRoom records
+	// it so that it survives restarts.
+	ManagementRoom(ctx context.Context, user UserID) (string, error)
+	SetManagementRoom(ctx context.Context, user UserID, room string) error
 }

@@ -1,4 +1,33 @@
 // Package xmpp is the XMPP frontend: an XEP-0114 component (on
-// mellium.im/xmpp) acting as an MSN transport, with MSN contacts as JIDs at
-// the gateway's domain.
+// mellium.im/xmpp) acting as an MSN transport (XEP-0100), with MSN contacts
+// as JIDs at the gateway's domain (XEP-0106 escaped passports:
+// alice\40hotmail.com@msn.example.org). It implements bridge.Frontend and
+// talks to the core only through bridge.Core; bridge users are bare JIDs
+// (bridge.UserID{Frontend: "xmpp", ID: "user@example.org"}).
+//
+// It owns: the component connection (reconnecting with capped, jittered
+// backoff), registration (XEP-0077 with a XEP-0004 form, jabber:iq:gateway),
+// service discovery, ad-hoc commands (XEP-0050), vcard-temp for contacts,
+// the mapping of presence and subscriptions both ways, one-to-one chat with
+// chat states (XEP-0085), attention (XEP-0224, MSN nudges), receipts
+// (XEP-0184, from the core's DeliveryResult) and XEP-0393 styling for MSN's
+// whole-message effects, and, where the server grants XEP-0356 roster
+// privilege, roster names (MSN friendly names) and groups. It keeps only
+// caches in memory (last contact presence for probes, the user's
+// resources, portals, messages awaiting their DeliveryResult); the core is
+// the authority.
+//
+// What the gateway expects of the core:
+//   - Status returns Passport "" (or an error) for a user with no stored
+//     login; such users get registration-required.
+//   - Deliver may call back into Core.Portal (to resolve a portal's
+//     contact), so the core must not hold its own locks while delivering.
+//   - Presence events for every contact after login, ContactChange for list
+//     changes, and DeliveryResult for every SendMessage (the FrontendID it
+//     carries is the gateway's own, unique per message).
+//   - With config.XMPP.SignOutWhenUnavailable, SetStatus(StatusOffline)
+//     means "sign out but keep the login", and Relogin signs back in.
+//
+// Group conversations (MUC) are not bridged yet: their messages arrive as
+// one-to-one chats marked "[group chat with …]".
 package xmpp

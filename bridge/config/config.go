@@ -93,6 +93,12 @@ type XMPP struct {
 	// Server is the XMPP server's component port, host:port.
 	Server string `yaml:"server"`
 	Secret string `yaml:"secret"`
+	// Name is the gateway's name in service discovery. Default "MSN Transport".
+	Name string `yaml:"name"`
+	// SignOutWhenUnavailable signs the user's MSN account out (status
+	// offline) when their last XMPP resource goes offline, and back in when
+	// one comes online. Default false: MSN keeps the last status.
+	SignOutWhenUnavailable bool `yaml:"sign_out_when_unavailable"`
 }
 
 // Database configures the store.

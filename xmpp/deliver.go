@@ -1,0 +1,298 @@
+package xmpp
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"strings"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/msnbridge/msnbridge/bridge"
+)
+
+type noStore struct {
+	XMLName xml.Name `xml:"urn:xmpp:hints no-store"`
+}
+
+// Deliver implements bridge.Frontend: it shows ev to user as stanzas. It
+// returns ErrNotConnected (and the core retries) while the component is
+// down; events that cannot ever be shown are logged and dropped.
+func (g *Gateway) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Event) (string, error) {
+	if user.Frontend != Kind {
+		g.log.Error().Str("user", user.String()).Msg("event for a user of another frontend; dropped")
+		return "", nil
+	}
+	to, err := jid.Parse(user.ID)
+	if err != nil || to.Localpart() == "" {
+		g.log.Error().Str("user", user.ID).Msg("event for an invalid JID; dropped")
+		return "", nil
+	}
+	user.ID = to.Bare().String()
+	g.mu.Lock()
+	connected := g.sess != nil
+	g.mu.Unlock()
+	if !connected {
+		return "", ErrNotConnected
+	}
+	switch e := ev.(type) {
+	case bridge.Message:
+		return g.deliverMessage(ctx, user, e)
+	case bridge.Typing:
+		return "", g.deliverTyping(ctx, user, e)
+	case bridge.Nudge:
+		return g.deliverNudge(ctx, user, e)
+	case bridge.Presence:
+		if old, ok := g.state.contact(user.ID, NormalizePassport(e.Contact.Passport)); ok && old.FriendlyName != e.Contact.FriendlyName && e.Contact.FriendlyName != "" {
+			g.pushRosterItem(user.ID, e.Contact)
+		}
+		g.state.setContact(user.ID, e.Contact)
+		p, err := g.contactPresence(user.ID, e.Contact)
+		if err != nil {
+			g.log.Warn().Err(err).Msg("presence of a contact without a JID; dropped")
+			return "", nil
+		}
+		return "", g.send(p)
+	case bridge.ContactChange:
+		return "", g.deliverContactChange(user, e)
+	case bridge.DeliveryResult:
+		return "", g.deliverResult(user, e)
+	case bridge.LoginStateChange:
+		return "", g.deliverLoginState(user, e)
+	case bridge.Notice:
+		return g.deliverNotice(ctx, user, e)
+	case bridge.Membership:
+		// Group portals wait for MUC support; their messages arrive as
+		// one-to-one chats marked as such.
+		return "", nil
+	default:
+		g.log.Warn().Str("event", fmt.Sprintf("%T", ev)).Msg("unknown event; dropped")
+		return "", nil
+	}
+}
+
+// portalOf finds a portal, from the cache or the core.
+func (g *Gateway) portalOf(ctx context.Context, user bridge.UserID, id bridge.PortalID) (bridge.Portal, error) {
+	if p, ok := g.state.portal(user.ID, id); ok {
+		return p, nil
+	}
+	p, err := g.core.Portal(ctx, user, id)
+	if err != nil {
+		return bridge.Portal{}, err
+	}
+	g.state.setPortal(user.ID, p)
+	return p, nil
+}
+
+func (g *Gateway) deliverMessage(ctx context.Context, user bridge.UserID, m bridge.Message) (string, error) {
+	body := styleBody(m.Text)
+	sender := m.Sender
+	portal, perr := g.portalOf(ctx, user, m.Portal)
+	switch {
+	case perr == nil && portal.Kind == bridge.PortalGroup:
+		body = fmt.Sprintf("[group chat with %s] %s", strings.Join(portal.Members, ", "), body)
+		if m.FromSelf {
+			sender = firstNonEmpty(portal.Members...)
+			body = "[you, from another MSN client] " + body
+		}
+	case m.FromSelf:
+		if perr != nil {
+			return "", fmt.Errorf("portal of a message sent elsewhere: %w", perr)
+		}
+		sender = portal.Contact
+		body = "[you, from another MSN client] " + body
+	}
+	from, err := g.ContactJID(sender)
+	if err != nil {
+		g.log.Warn().Err(err).Msg("message from a sender without a JID; dropped")
+		return "", nil
+	}
+	id := newID()
+	msg := outMessage{ID: id, Type: "chat", From: from.String(), To: user.ID, Body: body}
+	if !m.FromSelf {
+		msg.Extra = append(msg.Extra, el(nsChatStates, "active"))
+	}
+	if !m.Time.IsZero() {
+		msg.Extra = append(msg.Extra, delay{Stamp: m.Time.UTC().Format("2006-01-02T15:04:05.000Z"), From: g.domain.String()})
+	}
+	if err := g.sendCtx(ctx, msg); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+type delay struct {
+	XMLName xml.Name `xml:"urn:xmpp:delay delay"`
+	Stamp   string   `xml:"stamp,attr"`
+	From    string   `xml:"from,attr,omitempty"`
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func (g *Gateway) deliverTyping(ctx context.Context, user bridge.UserID, t bridge.Typing) error {
+	if p, err := g.portalOf(ctx, user, t.Portal); err == nil && p.Kind == bridge.PortalGroup {
+		return nil
+	}
+	from, err := g.ContactJID(t.Sender)
+	if err != nil {
+		return nil
+	}
+	state := "paused"
+	if t.Active {
+		state = "composing"
+	}
+	return g.send(outMessage{Type: "chat", From: from.String(), To: user.ID,
+		Extra: []any{el(nsChatStates, state), noStore{}}})
+}
+
+func (g *Gateway) deliverNudge(ctx context.Context, user bridge.UserID, n bridge.Nudge) (string, error) {
+	from, err := g.ContactJID(n.Sender)
+	if err != nil {
+		return "", nil
+	}
+	name := n.Sender
+	if c, ok := g.state.contact(user.ID, NormalizePassport(n.Sender)); ok && c.FriendlyName != "" {
+		name = c.FriendlyName
+	}
+	id := newID()
+	// The body is for clients without XEP-0224.
+	err = g.send(outMessage{ID: id, Type: "chat", From: from.String(), To: user.ID,
+		Body: name + " sent you a nudge!", Extra: []any{el(nsAttention, "attention")}})
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func (g *Gateway) deliverContactChange(user bridge.UserID, c bridge.ContactChange) error {
+	switch c.Kind {
+	case bridge.ContactAdded, bridge.ContactAddedYou:
+		g.state.setContact(user.ID, c.Contact)
+		g.pushRosterItem(user.ID, c.Contact)
+		return g.subscribeRequest(user.ID, c.Contact)
+	case bridge.ContactRemoved:
+		g.state.removeContact(user.ID, c.Contact.Passport)
+		from, err := g.ContactJID(c.Contact.Passport)
+		if err != nil {
+			return nil
+		}
+		for _, typ := range []string{"unavailable", "unsubscribe", "unsubscribed"} {
+			if err := g.send(outPresence{Type: typ, From: from.String(), To: user.ID}); err != nil {
+				return err
+			}
+		}
+		return nil
+	case bridge.ContactBlocked, bridge.ContactUnblocked, bridge.ContactRemovedYou:
+		// Blocking is between the user and MSN; the roster stays as it is.
+		g.state.setContact(user.ID, c.Contact)
+		return nil
+	}
+	return nil
+}
+
+func (g *Gateway) deliverResult(user bridge.UserID, r bridge.DeliveryResult) error {
+	p, ok := g.state.takePending(user.ID, r.FrontendID)
+	if !ok {
+		return nil
+	}
+	if r.Err == nil {
+		if !p.receipt {
+			return nil
+		}
+		return g.send(outMessage{Type: "chat", From: p.from, To: p.to, Extra: []any{receiptReceived{ID: p.id}}})
+	}
+	return g.send(outMessage{ID: p.id, Type: "error", From: p.from, To: p.to,
+		Error: newErr(errCancel, "recipient-unavailable", "MSN did not deliver the message: "+r.Err.Error())})
+}
+
+func (g *Gateway) deliverLoginState(user bridge.UserID, s bridge.LoginStateChange) error {
+	switch s.State {
+	case bridge.LoginConnected:
+		if err := g.send(g.gatewayPresence(user)); err != nil {
+			return err
+		}
+		return g.syncRoster(user)
+	case bridge.LoginConnecting:
+		return nil
+	}
+	status := s.Message
+	if status == "" {
+		status = "MSN: " + string(s.State)
+	}
+	if err := g.send(outPresence{Type: "unavailable", From: g.domain.String(), To: user.ID, Status: status}); err != nil {
+		return err
+	}
+	g.allOffline(user)
+	if s.State != bridge.LoginLoggedOut && s.Message != "" {
+		return g.send(outMessage{Type: "chat", From: g.domain.String(), To: user.ID, Body: s.Message})
+	}
+	return nil
+}
+
+// allOffline shows every known contact of user as offline (the MSN session
+// is gone, so nothing is known about them).
+func (g *Gateway) allOffline(user bridge.UserID) {
+	for _, c := range g.state.userContacts(user.ID) {
+		if c.Status == bridge.StatusOffline {
+			continue
+		}
+		c.Status = bridge.StatusOffline
+		g.state.setContact(user.ID, c)
+		if p, err := g.contactPresence(user.ID, c); err == nil {
+			_ = g.send(p)
+		}
+	}
+}
+
+func (g *Gateway) deliverNotice(ctx context.Context, user bridge.UserID, n bridge.Notice) (string, error) {
+	body := n.Text
+	if n.Portal != "" {
+		if p, err := g.portalOf(ctx, user, n.Portal); err == nil {
+			who := p.Contact
+			if p.Kind == bridge.PortalGroup {
+				who = "group chat with " + strings.Join(p.Members, ", ")
+			}
+			body = "[" + who + "] " + body
+		}
+	}
+	id := newID()
+	if err := g.send(outMessage{ID: id, Type: "chat", From: g.domain.String(), To: user.ID, Body: body}); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// syncRoster offers every contact on the user's MSN list as a roster
+// subscription (XEP-0100 §4.1 "contact list import"). For contacts the user
+// already approved, the server answers "subscribed" by itself and the user
+// sees nothing, so repeating this on each login is harmless.
+func (g *Gateway) syncRoster(user bridge.UserID) error {
+	ctx, cancel := g.coreCtx()
+	contacts, err := g.core.Contacts(ctx, user)
+	cancel()
+	if err != nil {
+		g.log.Info().Err(err).Str("user", user.ID).Msg("contact list unavailable for roster sync")
+		return nil
+	}
+	for _, c := range contacts {
+		if !c.OnContactList {
+			continue
+		}
+		if _, known := g.state.contact(user.ID, NormalizePassport(c.Passport)); !known {
+			g.state.setContact(user.ID, c)
+		}
+		g.pushRosterItem(user.ID, c)
+		if err := g.subscribeRequest(user.ID, c); err != nil && errors.Is(err, ErrNotConnected) {
+			return err
+		}
+	}
+	return nil
+}
