@@ -227,7 +227,23 @@ func (b *Bridge) UnblockContact(ctx context.Context, user UserID, passport strin
 }
 
 // SetStatus implements Core. The status is remembered across reconnects.
+// StatusOffline signs the account out of MSN but keeps the login; Relogin
+// (or any other status) signs it back in.
 func (b *Bridge) SetStatus(ctx context.Context, user UserID, status Status) error {
+	if status == StatusOffline {
+		l, err := b.loginFor(user)
+		if err != nil {
+			return err
+		}
+		l.stop()
+		l.setState(ctx, LoginLoggedOut, "Signed out of MSN because you went offline; your login is kept.", "")
+		return nil
+	}
+	if l := b.loginOf(user); l != nil && l.currentState() == LoginLoggedOut {
+		if err := b.Relogin(ctx, user); err != nil {
+			return err
+		}
+	}
 	ms, ok := statusToMSN[status]
 	if !ok {
 		return fmt.Errorf("%q is not a status you can set (online, busy, away, brb, phone, lunch, idle, invisible)", status)
@@ -369,4 +385,29 @@ func (b *Bridge) SetPortalRoom(ctx context.Context, user UserID, id PortalID, ro
 		return err
 	}
 	return b.store.Portals.SetRoom(ctx, string(id), room)
+}
+
+func managementRoomKey(user UserID) string { return "management_room/" + user.String() }
+
+// ManagementRoom implements Core. Users without permission have none.
+func (b *Bridge) ManagementRoom(ctx context.Context, user UserID) (string, error) {
+	if err := b.permitted(user); err != nil {
+		return "", err
+	}
+	room, err := b.store.KV.Get(ctx, managementRoomKey(user))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return room, err
+}
+
+// SetManagementRoom implements Core.
+func (b *Bridge) SetManagementRoom(ctx context.Context, user UserID, room string) error {
+	if err := b.permitted(user); err != nil {
+		return err
+	}
+	if room == "" {
+		return b.store.KV.Delete(ctx, managementRoomKey(user))
+	}
+	return b.store.KV.Set(ctx, managementRoomKey(user), room)
 }

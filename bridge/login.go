@@ -38,7 +38,6 @@ func (b *Bridge) newLogin(user UserID, rec store.Login) *login {
 	return &login{
 		b: b, user: user, id: rec.ID, passport: rec.Passport,
 		log:        b.log.With().Str("user", user.String()).Str("login", rec.Passport).Logger(),
-		state:      LoginConnecting,
 		wantStatus: msnp.StatusOnline,
 		connected:  make(chan struct{}),
 	}

@@ -188,7 +188,9 @@ func (o *outbox) drain(ctx context.Context) (bool, error) {
 			ev, err := decodeEvent(q.Payload)
 			if err != nil {
 				o.log.Error().Err(err).Int64("queue_id", q.ID).Msg("dropping an undecodable queued event")
-			} else if err := o.deliver(ctx, fe, ev); err != nil {
+			} else if err := o.deliver(ctx, fe, ev); errors.Is(err, ErrUndeliverable) {
+				o.log.Warn().Err(err).Str("event", fmt.Sprintf("%T", ev)).Msg("frontend cannot take this event; dropping it")
+			} else if err != nil {
 				return any, err
 			}
 			if err := o.b.store.Queue.Delete(ctx, o.user.storeID(), q.ID); err != nil {
