@@ -200,6 +200,12 @@ func (f *fakeCore) SendNudge(_ context.Context, u bridge.UserID, id bridge.Porta
 	return nil
 }
 
+// The XMPP gateway has no management room; these complete bridge.Core.
+func (f *fakeCore) ManagementRoom(context.Context, bridge.UserID) (string, error) { return "", nil }
+func (f *fakeCore) SetManagementRoom(context.Context, bridge.UserID, string) error {
+	return errors.New("the XMPP gateway has no management room")
+}
+
 // waitCall returns the next call named name, skipping others.
 func (f *fakeCore) waitCall(t *testing.T, name string) call {
 	t.Helper()
