@@ -27,9 +27,10 @@ as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# as_pg runs a command as the cluster's owner.
+# as_pg runs a command as the cluster's owner (from /, which it can
+# always enter; every path given is absolute).
 as_pg() {
-	if [ "$(id -u)" -eq 0 ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
+	if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u "$PG_USER" -- "$@"); else "$@"; fi
 }
 
 # The server binaries are not on PATH in Debian (only the pg_wrapper
