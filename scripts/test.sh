@@ -32,12 +32,17 @@ grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do
   done
 done
 
-echo "== integration: starting Prosody and Dendrite on loopback"
+echo "== integration: starting Prosody, Dendrite and PostgreSQL on loopback"
 stop_servers() {
   scripts/prosody.sh stop || true
   scripts/dendrite.sh stop || true
+  scripts/postgres.sh stop || true
 }
 trap stop_servers EXIT
+
+scripts/postgres.sh install
+postgres_env=$(scripts/postgres.sh start) # MSNBRIDGE_TEST_POSTGRES_URI
+eval "$postgres_env"
 
 scripts/prosody.sh install
 prosody_env=$(scripts/prosody.sh start)
