@@ -3,11 +3,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +43,9 @@ func TestKill9MidConversation(t *testing.T) {
 
 	cfg := e2eMatrixConfig(t, srv)
 	cfg.Database.URI = "file:" + filepath.Join(dir, "bridge.db")
+	// Trace level logs every MSN command; none may show a secret.
+	cfg.Logging.Level, cfg.Logging.Format = "trace", "json"
+	var logs lockedBuffer
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +56,7 @@ func TestKill9MidConversation(t *testing.T) {
 	}
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "-c", cfgPath)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		cmd.Stdout, cmd.Stderr = &logs, &logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -176,4 +182,37 @@ func TestKill9MidConversation(t *testing.T) {
 			}
 		}
 	}
+
+	// Nothing secret reached the logs, though they hold every command.
+	out := logs.String()
+	if !strings.Contains(out, "USR") {
+		t.Fatalf("the trace logs hold no MSN commands; the check below would prove nothing:\n%.2000s", out)
+	}
+	secrets := map[string]string{
+		"the MSN password": "pw-alice", "the as_token": cfg.Matrix.ASToken, "the hs_token": cfg.Matrix.HSToken,
+		"the encryption key": cfg.Bridge.EncryptionKey,
+	}
+	for what, secret := range secrets {
+		if strings.Contains(out, secret) {
+			t.Errorf("%s appears in the bridge's logs", what)
+		}
+	}
+}
+
+// lockedBuffer collects a child process's output.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
