@@ -674,33 +674,32 @@ func (cv *Conversation) callMembers(ctx context.Context, s *sbSession) error {
 	return err
 }
 
-// invite CALs p into s (a group's) and waits for them.
+// invite CALs p into s (a group's), unless ensure just did, and waits for
+// them.
 func (cv *Conversation) invite(ctx context.Context, s *sbSession, p string) error {
 	c := cv.c
 	c.conv.mu.Lock()
-	in, called := s.hasLocked(p), s.called[p]
+	in := s.hasLocked(p)
 	c.conv.mu.Unlock()
 	if in {
 		return nil
 	}
-	if !called {
-		_, err := s.sb.Call(ctx, p)
-		c.conv.mu.Lock()
-		s.called[p] = true
-		c.conv.mu.Unlock()
-		if err != nil && CodeOf(err) != ErrAlreadyOnList {
-			if errors.Is(err, ErrSwitchboardClosed) {
-				cv.drop(s)
-				return err
-			}
-			c.conv.mu.Lock()
-			cv.removeMemberLocked(p)
-			c.conv.mu.Unlock()
-			if CodeOf(err) == ErrUserNotOnline {
-				return fmt.Errorf("msnp: %s is not online: %w", p, err)
-			}
+	_, err := s.sb.Call(ctx, p)
+	c.conv.mu.Lock()
+	s.called[p] = true
+	c.conv.mu.Unlock()
+	if err != nil && CodeOf(err) != ErrAlreadyOnList {
+		if errors.Is(err, ErrSwitchboardClosed) {
+			cv.drop(s)
 			return err
 		}
+		c.conv.mu.Lock()
+		cv.removeMemberLocked(p)
+		c.conv.mu.Unlock()
+		if CodeOf(err) == ErrUserNotOnline {
+			return fmt.Errorf("msnp: %s is not online: %w", p, err)
+		}
+		return err
 	}
 	return s.wait(ctx, func() bool { return s.hasLocked(p) })
 }

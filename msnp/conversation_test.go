@@ -448,3 +448,208 @@ func TestConversationUnsupportedContent(t *testing.T) {
 		t.Fatalf("got %+v %+v", u1, u2)
 	}
 }
+
+// find returns the first event ever received that accept takes, waiting
+// for it; unlike next it neither needs nor moves the read position, for
+// events whose order is not defined.
+func (e *events) find(t *testing.T, what string, scan func([]msnp.Event) (msnp.Event, bool)) msnp.Event {
+	t.Helper()
+	timer := time.AfterFunc(wait, func() {
+		e.mu.Lock()
+		e.cond.Broadcast()
+		e.mu.Unlock()
+	})
+	defer timer.Stop()
+	deadline := time.Now().Add(wait)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for {
+		if ev, ok := scan(e.evs); ok {
+			return ev
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s event within %v; got %s", what, wait, fmtEvents(e.evs))
+		}
+		e.cond.Wait()
+	}
+}
+
+// joinedIn finds the first ConversationJoined of who, in whatever order
+// the joins came.
+func joinedIn(t *testing.T, ev *events, who string) msnp.ConversationJoined {
+	t.Helper()
+	return joinedNth(t, ev, who, 1)
+}
+
+// joinedNth finds the nth (from 1) ConversationJoined of who.
+func joinedNth(t *testing.T, ev *events, who string, nth int) msnp.ConversationJoined {
+	t.Helper()
+	return ev.find(t, fmt.Sprintf("ConversationJoined #%d of %s", nth, who), func(evs []msnp.Event) (msnp.Event, bool) {
+		n := 0
+		for _, e := range evs {
+			if j, ok := e.(msnp.ConversationJoined); ok && j.Passport == who {
+				if n++; n == nth {
+					return e, true
+				}
+			}
+		}
+		return nil, false
+	}).(msnp.ConversationJoined)
+}
+
+func messageWith(t *testing.T, ev *events, text string) msnp.ConversationMessage {
+	t.Helper()
+	return ev.next(t, "message "+text, func(e msnp.Event) bool {
+		m, ok := e.(msnp.ConversationMessage)
+		return ok && m.Text == text
+	}).(msnp.ConversationMessage)
+}
+
+func sameSet(a []string, b ...string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range b {
+		found := false
+		for _, y := range a {
+			found = found || x == y
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func TestConversationGroup(t *testing.T) {
+	forVersions(t, sbVersions, func(t *testing.T, p msnp.Protocol) {
+		s, cs, evs := chatSetup(t, p, alice, bob, carol)
+		a, b, c := cs[0], cs[1], cs[2]
+		direct := a.Chat(bob)
+		if err := direct.Invite(ctxT(t), carol); err != nil {
+			t.Fatalf("Invite: %v", err)
+		}
+		// Alice's new group: both members announced under one new ID.
+		jb, jc := joinedIn(t, evs[0], bob), joinedIn(t, evs[0], carol)
+		g := jb.Conversation.ID
+		if !jb.Conversation.Group || jc.Conversation.ID != g || g == bob || jb.Name != "Bob" {
+			t.Fatalf("joined: %+v %+v", jb, jc)
+		}
+		if info := direct.Info(); info.Group || info.ID != bob {
+			t.Fatalf("the direct conversation changed: %+v", info)
+		}
+		// Bob and Carol each see a group of the other two.
+		gb := joinedIn(t, evs[1], carol).Conversation.ID
+		gc := joinedIn(t, evs[2], bob).Conversation.ID
+		if gb == alice || gc == alice {
+			t.Fatalf("invitees put the group in a direct conversation: %q %q", gb, gc)
+		}
+
+		if err := a.Group(g, nil).SendText(ctxT(t), "hello all", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		mb, mc := messageWith(t, evs[1], "hello all"), messageWith(t, evs[2], "hello all")
+		if mb.Conversation.ID != gb || !mb.Conversation.Group || !sameSet(mb.Conversation.Participants, alice, carol) {
+			t.Fatalf("bob: %+v", mb)
+		}
+		if mc.Conversation.ID != gc || !sameSet(mc.Conversation.Participants, alice, bob) {
+			t.Fatalf("carol: %+v", mc)
+		}
+		if err := b.Group(gb, nil).SendText(ctxT(t), "hi from bob", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		if m := messageWith(t, evs[0], "hi from bob"); m.Conversation.ID != g || m.From != bob {
+			t.Fatalf("alice: %+v", m)
+		}
+		if m := messageWith(t, evs[2], "hi from bob"); m.Conversation.ID != gc {
+			t.Fatalf("carol: %+v", m)
+		}
+
+		// Carol leaves; the group keeps its ID.
+		if err := c.Group(gc, nil).Leave(); err != nil {
+			t.Fatal(err)
+		}
+		l := evs[0].next(t, "ConversationLeft", is[msnp.ConversationLeft]).(msnp.ConversationLeft)
+		if l.Passport != carol || l.Conversation.ID != g || !sameSet(l.Conversation.Participants, bob) {
+			t.Fatalf("left: %+v", l)
+		}
+		if l := evs[1].next(t, "ConversationLeft", is[msnp.ConversationLeft]).(msnp.ConversationLeft); l.Conversation.ID != gb || l.Passport != carol {
+			t.Fatalf("bob's left: %+v", l)
+		}
+		before := len(deliveredTexts(t, s, carol))
+		if err := a.Group(g, nil).SendText(ctxT(t), "after carol", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		if m := messageWith(t, evs[1], "after carol"); m.Conversation.ID != gb {
+			t.Fatalf("bob: %+v", m)
+		}
+		// And Carol comes back by invitation, into the same group.
+		if err := a.Group(g, nil).Invite(ctxT(t), carol); err != nil {
+			t.Fatal(err)
+		}
+		if j := joinedNth(t, evs[0], carol, 2); j.Conversation.ID != g {
+			t.Fatalf("rejoin: %+v", j)
+		}
+		if j := joinedNth(t, evs[1], carol, 2); j.Conversation.ID != gb {
+			t.Fatalf("bob saw the rejoin in %+v", j)
+		}
+		if got := deliveredTexts(t, s, carol); len(got) != before {
+			t.Fatalf("carol got messages after leaving: %q", got[before:])
+		}
+
+		// The direct conversation is still there, on its own switchboard.
+		if err := direct.SendText(ctxT(t), "just us", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		if m := messageWith(t, evs[1], "just us"); m.Conversation.ID != alice || m.Conversation.Group {
+			t.Fatalf("bob: %+v", m)
+		}
+	})
+}
+
+func TestConversationThirdJoinMakesGroup(t *testing.T) {
+	_, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob, carol)
+	a, b := cs[0], cs[1]
+	if err := a.Chat(bob).SendText(ctxT(t), "one to one", msnp.DefaultTextFormat()); err != nil {
+		t.Fatal(err)
+	}
+	messageWith(t, evs[1], "one to one")
+	// Bob invites Carol into the switchboard he shares with Alice, as an
+	// MSN client does: Alice's side becomes a group conversation.
+	if err := b.Chat(alice).Invite(ctxT(t), carol); err != nil {
+		t.Fatal(err)
+	}
+	// Bob's Invite made a new group (and switchboard) of its own...
+	jb := joinedIn(t, evs[1], carol)
+	// ...which reached Alice as an invitation with two others: a group.
+	ja := joinedIn(t, evs[0], carol)
+	if !ja.Conversation.Group || ja.Conversation.ID == bob || !jb.Conversation.Group {
+		t.Fatalf("%+v %+v", ja, jb)
+	}
+	// The direct conversations are intact.
+	if err := a.Chat(bob).SendText(ctxT(t), "still direct", msnp.DefaultTextFormat()); err != nil {
+		t.Fatal(err)
+	}
+	if m := messageWith(t, evs[1], "still direct"); m.Conversation.ID != alice {
+		t.Fatalf("%+v", m)
+	}
+}
+
+func TestConversationGroupAfterRestart(t *testing.T) {
+	_, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob, carol)
+	g := cs[0].Group("saved-group-id", []string{"Bob@example.com", carol, alice})
+	if info := g.Info(); info.ID != "saved-group-id" || !info.Group || !sameSet(info.Participants, bob, carol) {
+		t.Fatalf("Info = %+v", info)
+	}
+	if err := g.SendText(ctxT(t), "restored", msnp.DefaultTextFormat()); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs[1:] {
+		if m := messageWith(t, ev, "restored"); !m.Conversation.Group {
+			t.Fatalf("%+v", m)
+		}
+	}
+	if j := joinedIn(t, evs[0], carol); j.Conversation.ID != "saved-group-id" {
+		t.Fatalf("%+v", j)
+	}
+}
