@@ -110,9 +110,9 @@ const (
 // convState is the Client's conversations and live switchboards.
 type convState struct {
 	mu        sync.Mutex
-	direct    map[string]*Conversation // by lower-case passport
-	groups    map[string]*Conversation // by ID
-	sessions  map[*sbSession]struct{}  // every switchboard not yet closed
+	direct    map[string]*Conversation       // by lower-case passport
+	groups    map[string]*Conversation       // by ID
+	sessions  map[*sbSession]struct{}        // every switchboard not yet closed
 	answering int                            // invitations waiting or being answered
 	invites   map[string][]SwitchboardInvite // by lower-case inviter, oldest first
 }
