@@ -9,7 +9,6 @@ import (
 	"github.com/msnbridge/msnbridge/msnp/msnptest"
 )
 
-
 // until reads lines until one starts with prefix, skipping presence and
 // other notification-server chatter.
 func (c *testClient) until(prefix string) string {
