@@ -434,6 +434,9 @@ func (cv *Conversation) run() {
 		if len(cv.queue) == 0 {
 			cv.running = false
 			cv.current = nil
+			if cv.sb != nil {
+				cv.sb.closeIfAloneLocked()
+			}
 			c.conv.mu.Unlock()
 			return
 		}
@@ -835,16 +838,17 @@ func (s *sbSession) applyLocked(ev SwitchboardEvent) {
 			}
 		}
 	case SBLeft:
-		if !e.Gone || e.IdleTimeout || cv == nil || !cv.group || strings.EqualFold(e.Passport, c.passport) {
+		if !e.Gone || cv == nil || strings.EqualFold(e.Passport, c.passport) {
 			return
 		}
 		// Only the current switchboard speaks for the group's membership:
 		// an old one emptying out says nothing.
 		p := strings.ToLower(e.Passport)
-		if cv.sb == s && containsString(cv.members, p) {
+		if cv.group && !e.IdleTimeout && cv.sb == s && containsString(cv.members, p) {
 			cv.removeMemberLocked(p)
 			c.emit(ConversationLeft{Conversation: cv.infoLocked(), Passport: e.Passport})
 		}
+		s.closeIfAloneLocked()
 	case SBMessage:
 		if cv != nil {
 			s.messageLocked(e)
@@ -858,6 +862,21 @@ func (s *sbSession) applyLocked(ev SwitchboardEvent) {
 	case SBServerError:
 		c.log.Debug().Err(e.Err).Msg("switchboard error")
 	}
+}
+
+// closeIfAloneLocked closes s when nobody else is left in it and no send
+// is using it: a lone switchboard is worth nothing (a send would have to
+// CAL anyway) and, on a server without an idle timeout, would stay open
+// for good. A send in progress re-CALs into it instead.
+func (s *sbSession) closeIfAloneLocked() {
+	cv := s.conv
+	if s.closed || s.sb == nil || len(s.othersLocked()) > 0 || (cv != nil && cv.running && cv.sb == s) {
+		return
+	}
+	if cv != nil && cv.sb == s {
+		cv.sb = nil
+	}
+	go s.sb.Close()
 }
 
 // becomeGroupLocked turns a direct conversation's switchboard, which a

@@ -325,8 +325,9 @@ func TestConversationDroppedSwitchboardBetweenMessages(t *testing.T) {
 	if m := nextMessage(t, evs[1]); m.Text != "two" {
 		t.Fatalf("bob got %+v", m)
 	}
-	if n := s.SwitchboardsOpened(); n != 1 {
-		t.Fatalf("%d switchboards opened; bob should have been called back into the first", n)
+	// The switchboard alice was left alone in was closed, not kept.
+	if err := s.WaitSBSessions(ctxT(t), alice, 1); err != nil {
+		t.Fatal(err)
 	}
 }
 
