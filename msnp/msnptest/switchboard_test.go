@@ -243,7 +243,7 @@ func FuzzSBInput(f *testing.F) {
 		sb := dialAddr(t, s.SBAddr(), "fuzz")
 		if authenticated {
 			tr := a.send("XFR", "SB")
-			sb.send("USR", alice, strings.Fields(a.until("XFR "+tr+" SB "))[5])
+			sb.send("USR", alice, strings.Fields(a.until("XFR " + tr + " SB "))[5])
 		}
 		sb.conn.Write(input)
 		sb.conn.Close()
