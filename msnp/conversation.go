@@ -314,7 +314,13 @@ func (cv *Conversation) Invite(ctx context.Context, passport string) error {
 		cv.members = append(cv.members, p)
 	}
 	c.conv.mu.Unlock()
-	return target.enqueue(ctx, []*sendOp{{invite: p}})
+	err := target.enqueue(ctx, []*sendOp{{invite: p}})
+	if err != nil && target != cv {
+		// The group was only for this invitation: do not leave it half
+		// made, with the contact in it and the invitee not.
+		target.Leave()
+	}
+	return err
 }
 
 // Leave closes the conversation's switchboards (OUT) and fails its waiting
@@ -610,8 +616,8 @@ func (cv *Conversation) callMembers(ctx context.Context, s *sbSession) error {
 		case s.hasLocked(p):
 			present++
 		case !cv.group || !s.called[p]:
-			// A group member who was called here and left is not called
-			// back: leaving a group is their choice.
+			// A group member already ringing is not rung twice. (One who
+			// left is no member any more.)
 			call = append(call, p)
 		}
 	}
@@ -623,11 +629,11 @@ func (cv *Conversation) callMembers(ctx context.Context, s *sbSession) error {
 	var rang []string
 	for _, p := range call {
 		_, err := s.sb.Call(ctx, p)
-		c.conv.mu.Lock()
-		s.called[p] = true
-		c.conv.mu.Unlock()
 		switch {
 		case err == nil, CodeOf(err) == ErrAlreadyOnList:
+			c.conv.mu.Lock()
+			s.called[p] = true
+			c.conv.mu.Unlock()
 			rang = append(rang, p)
 		case errors.Is(err, ErrSwitchboardClosed) || ctx.Err() != nil:
 			cv.drop(s)
@@ -684,16 +690,22 @@ func (cv *Conversation) callMembers(ctx context.Context, s *sbSession) error {
 func (cv *Conversation) invite(ctx context.Context, s *sbSession, p string) error {
 	c := cv.c
 	c.conv.mu.Lock()
-	in := s.hasLocked(p)
+	in, called := s.hasLocked(p), s.called[p]
 	c.conv.mu.Unlock()
 	if in {
 		return nil
 	}
+	if called {
+		// Rung already (by ensure, or an earlier attempt) and not yet
+		// there: ringing again would invite them twice.
+		return s.wait(ctx, func() bool { return s.hasLocked(p) })
+	}
 	_, err := s.sb.Call(ctx, p)
-	c.conv.mu.Lock()
-	s.called[p] = true
-	c.conv.mu.Unlock()
-	if err != nil && CodeOf(err) != ErrAlreadyOnList {
+	if err == nil || CodeOf(err) == ErrAlreadyOnList {
+		c.conv.mu.Lock()
+		s.called[p] = true
+		c.conv.mu.Unlock()
+	} else {
 		if errors.Is(err, ErrSwitchboardClosed) {
 			cv.drop(s)
 			return err
@@ -844,6 +856,7 @@ func (s *sbSession) applyLocked(ev SwitchboardEvent) {
 		// Only the current switchboard speaks for the group's membership:
 		// an old one emptying out says nothing.
 		p := strings.ToLower(e.Passport)
+		delete(s.called, p) // whoever calls them again means it
 		if cv.group && !e.IdleTimeout && cv.sb == s && containsString(cv.members, p) {
 			cv.removeMemberLocked(p)
 			c.emit(ConversationLeft{Conversation: cv.infoLocked(), Passport: e.Passport})

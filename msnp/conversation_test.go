@@ -654,3 +654,58 @@ func TestConversationGroupAfterRestart(t *testing.T) {
 		t.Fatalf("%+v", j)
 	}
 }
+
+func TestConversationLeaveAndClose(t *testing.T) {
+	s, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob, carol)
+	a := cs[0]
+	cv := a.Chat(bob)
+	if err := cv.SendText(ctxT(t), "one", msnp.DefaultTextFormat()); err != nil {
+		t.Fatal(err)
+	}
+	if err := cv.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
+		t.Fatalf("Leave left the switchboard open: %v", err)
+	}
+	// A direct conversation can be used again.
+	if err := cv.SendText(ctxT(t), "two", msnp.DefaultTextFormat()); err != nil {
+		t.Fatal(err)
+	}
+	if got := texts(t, evs[1], 2); strings.Join(got, "|") != "one|two" {
+		t.Fatalf("bob got %q", got)
+	}
+	// A group left is gone.
+	g := a.Group("team", []string{bob, carol})
+	if err := g.SendText(ctxT(t), "team", msnp.DefaultTextFormat()); err != nil {
+		t.Fatal(err)
+	}
+	g.Leave()
+	if err := g.SendText(ctxT(t), "again", msnp.DefaultTextFormat()); !errors.Is(err, msnp.ErrConversationLeft) {
+		t.Fatalf("send after Leave = %v", err)
+	}
+	if a.Group("team", nil) == g {
+		t.Fatal("Group returned the left conversation")
+	}
+	// Close ends every switchboard.
+	a.Close()
+	if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
+		t.Fatalf("Close left switchboards open: %v", err)
+	}
+}
+
+func TestConversationInviteOffline(t *testing.T) {
+	s, cs, _ := chatSetup(t, msnp.MSNP8, alice, bob)
+	s.AddAccount(carol, "pw", "")
+	err := cs[0].Chat(bob).Invite(ctxT(t), carol)
+	if msnp.CodeOf(err) != msnp.ErrUserNotOnline {
+		t.Fatalf("Invite of an offline user = %v, want 217", err)
+	}
+	if err := cs[0].Chat(bob).Invite(ctxT(t), "not a passport"); err == nil {
+		t.Fatal("Invite accepted a bad passport")
+	}
+	// The half-made group was left again.
+	if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
+		t.Fatal(err)
+	}
+}
