@@ -1000,6 +1000,12 @@ func (c *Client) answerOne(inv SwitchboardInvite) {
 		c.log.Debug().Err(err).Str("inviter", inv.Inviter).Msg("answering an invitation failed")
 		return
 	}
+	if c.current() == nil {
+		// Logged out (Close) while answering: closeSwitchboards has run
+		// and would not know this one.
+		sb.Close()
+		return
+	}
 	c.conv.mu.Lock()
 	defer c.conv.mu.Unlock()
 	s.sb = sb
