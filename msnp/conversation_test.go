@@ -329,6 +329,17 @@ func TestConversationDroppedSwitchboardBetweenMessages(t *testing.T) {
 	if err := s.WaitSBSessions(ctxT(t), alice, 1); err != nil {
 		t.Fatal(err)
 	}
+	// Bob's answer to the new invitation replaced his dead switchboard:
+	// his reply goes through it, opening nothing.
+	if err := cs[1].Chat(alice).SendText(ctxT(t), "three", msnp.DefaultTextFormat()); err != nil {
+		t.Fatal(err)
+	}
+	if m := nextMessage(t, evs[0]); m.Text != "three" || m.Conversation.ID != bob {
+		t.Fatalf("alice got %+v", m)
+	}
+	if n := s.SwitchboardsOpened(); n != 2 {
+		t.Fatalf("%d switchboards opened, want 2", n)
+	}
 }
 
 func TestConversationNAK(t *testing.T) {
