@@ -122,6 +122,13 @@ type convState struct {
 // first send and reused while it lives; messages are sent one at a time,
 // in the order the sends were made, by a goroutine that lives only while
 // messages wait.
+//
+// Received events keep their order within a switchboard. Across
+// switchboards (a contact's old one dying and a new one answered) each
+// connection is read on its own goroutine, so a message still unread in
+// the old one can, rarely, surface after one from the new: invitations
+// from one contact are answered in order to keep that window small, but
+// the protocol offers nothing to close it.
 type Conversation struct {
 	c     *Client
 	id    string
