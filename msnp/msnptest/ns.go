@@ -47,6 +47,9 @@ type nsConn struct {
 	chl      string          // outstanding challenge
 	seen     map[string]bool // contacts this client was told are online
 	early    []msnp.Command  // commands read before USR I named the account
+	nonce    string          // SSO: the MBI nonce of USR SSO S
+	guid     string          // MSNP16+: the machine GUID, lower case, no braces
+	tok      string          // the token this session logged in with (ABCH auth)
 }
 
 func newConn(s *Server, c net.Conn) *nsConn {
@@ -186,7 +189,14 @@ func (c *nsConn) hangup() {
 	k := key(c.acct.email)
 	if c.s.sessions[k] == c {
 		delete(c.s.sessions, k)
-		c.s.fanOutStatus(c.acct, false)
+		if eps := c.s.endpoints(k); len(eps) > 0 {
+			// Another endpoint (MPOP) stays signed in: it speaks for
+			// the account now.
+			c.s.sessions[k] = eps[len(eps)-1]
+			c.s.fanOutStatus(c.acct, true)
+		} else {
+			c.s.fanOutStatus(c.acct, false)
+		}
 		c.s.notifyChanged()
 	}
 }
@@ -279,6 +289,12 @@ func (c *nsConn) handle(cmd *msnp.Command) {
 		c.adc(trid, args)
 	case "REM":
 		c.rem(trid, args)
+	case "ADL":
+		c.adl(trid, cmd.Payload)
+	case "RML":
+		c.rml(trid, cmd.Payload)
+	case "FQY":
+		c.fqy(trid, cmd.Payload)
 	case "XFR":
 		c.xfr(trid, arg(0))
 	case "SBP":
@@ -356,6 +372,10 @@ func (c *nsConn) usr(trid string, args []string) {
 		return
 	}
 	authType, stage := args[0], args[1]
+	if authType == "SSO" {
+		c.usrSSO(trid, args)
+		return
+	}
 	if authType != "TWN" || c.dialect < 8 || c.dialect >= 15 {
 		// MD5 on MSNP8+, SSO below 15, TWN outside 8–14: Escargot closes.
 		c.closeAfterFlush()
@@ -372,14 +392,7 @@ func (c *nsConn) usr(trid string, args []string) {
 			c.closeAfterFlush()
 			return
 		}
-		if c.usrEmail == "" {
-			c.usrEmail = args[2]
-			k := key(c.usrEmail)
-			c.s.received[k] = append(c.s.received[k], c.early...)
-			c.early = nil
-			c.s.notifyChanged()
-		}
-		c.usrEmail = args[2]
+		c.nameAccount(args[2])
 		if c.s.refuse != 0 {
 			c.send(strconv.Itoa(c.s.refuse), trid)
 			c.closeAfterFlush()
@@ -409,16 +422,35 @@ func (c *nsConn) usr(trid string, args []string) {
 	}
 }
 
+// nameAccount records the account USR I names, and files the commands
+// read before it under that account.
+func (c *nsConn) nameAccount(email string) {
+	if c.usrEmail == "" {
+		c.usrEmail = email
+		k := key(c.usrEmail)
+		c.s.received[k] = append(c.s.received[k], c.early...)
+		c.early = nil
+		c.s.notifyChanged()
+	}
+	c.usrEmail = email
+}
+
 // login completes USR: it boots the account's other session (OUT OTH),
 // then sends USR OK, SBS (11+) and the profile MSG, as Escargot's
 // _util_usr_final does.
 func (c *nsConn) login(trid string, a *account, tok string) {
 	k := key(a.email)
-	if old := c.s.sessions[k]; old != nil {
+	for _, old := range c.s.endpoints(k) {
+		// MSNP16+ endpoints with distinct machine GUIDs sign in side by
+		// side (MPOP); anything else is the same place signing in again.
+		if c.dialect >= 16 && old.dialect >= 16 && old.guid != c.guid {
+			continue
+		}
 		old.send("OUT", "OTH")
 		old.closeAfterFlush()
 	}
 	c.acct = a
+	c.tok = tok
 	c.s.sessions[k] = c
 	c.s.notifyChanged()
 	if c.dialect < 10 {
@@ -436,6 +468,10 @@ func (c *nsConn) login(trid string, a *account, tok string) {
 	}
 	profile := fmt.Sprintf(profileTemplate, time.Now().Unix(), high, low, tok, ip, port, 0)
 	c.sendPayload(crlf(profile), "MSG", "Hotmail", "Hotmail")
+	if c.dialect >= 16 {
+		// The empty self-UBX of MSNP16+ (FACTS.md §1.4).
+		c.send(append(append([]string{"UBX"}, c.who(a.email)...), "0")...)
+	}
 	if c.s.challenge {
 		c.chl = challengeDigits()
 		c.send("CHL", "0", c.chl)
@@ -632,32 +668,6 @@ func (c *nsConn) chg(trid, status, caps, msnobj string) {
 	}
 }
 
-// presence sends b's presence to this client: ILN trid (initial or after
-// an add) or NLN, then on MSNP11+ the UBX when withUBX.
-func (c *nsConn) presence(trid string, b *account, withUBX bool) {
-	bs := c.s.sessions[key(b.email)]
-	st := c.s.seenStatus(b, c.acct)
-	caps := "0"
-	if bs.caps != "" {
-		caps = bs.caps
-	}
-	parts := []string{"NLN", st, b.email, esc(b.name), caps}
-	if trid != "" {
-		parts = []string{"ILN", trid, st, b.email, esc(b.name), caps}
-	}
-	if c.dialect >= 9 {
-		parts = append(parts, or(bs.msnobj, "%3Cmsnobj%2F%3E"))
-	}
-	c.send(parts...)
-	if withUBX && c.dialect >= 11 {
-		c.sendPayload(ubxPayload(b), "UBX", b.email)
-	}
-}
-
-func ubxPayload(b *account) []byte {
-	return []byte("<Data><PSM>" + xmlEscape(b.psm) + "</PSM><CurrentMedia>" + xmlEscape(b.media) + "</CurrentMedia></Data>")
-}
-
 func xmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "'", "&apos;", `"`, "&quot;").Replace(s)
 }
@@ -684,8 +694,15 @@ func (s *Server) seenStatus(b, w *account) string {
 // before that).
 func (s *Server) watchers(b *account) []*nsConn {
 	var out []*nsConn
-	for k, ws := range s.sessions {
-		if !ws.ilnSent || k == key(b.email) {
+	for ws := range s.conns {
+		if ws.dead || ws.acct == nil || !ws.ilnSent {
+			continue
+		}
+		if key(ws.acct.email) == key(b.email) {
+			// MSNP16+ endpoints hear of their own account's others.
+			if ws.dialect >= 16 && ws != s.sessions[key(b.email)] {
+				out = append(out, ws)
+			}
 			continue
 		}
 		if ct := ws.acct.contacts[key(b.email)]; ct != nil && ct.lists&(listFL|listAL) != 0 {
@@ -708,7 +725,7 @@ func (s *Server) fanOutStatus(b *account, withUBX bool) {
 		if s.seenStatus(b, ws.acct) == "FLN" {
 			if ws.seen[k] {
 				delete(ws.seen, k)
-				ws.send("FLN", b.email)
+				ws.sendFLN(b)
 			}
 			continue
 		}
@@ -729,7 +746,7 @@ func (s *Server) refreshWatchers(b *account) {
 			ws.presence("", b, true)
 		case !online && ws.seen[k]:
 			delete(ws.seen, k)
-			ws.send("FLN", b.email)
+			ws.sendFLN(b)
 		}
 	}
 }
@@ -944,6 +961,8 @@ func (c *nsConn) addCommon(trid string, lst int, b *account, reply func(ser stri
 // on_added_me), followed by the ABCH NOT.
 func (c *nsConn) addedMe(a *account) {
 	switch {
+	case c.dialect >= 13:
+		c.sendML(a, listRL, true)
 	case c.dialect < 10:
 		c.send("ADD", "0", "RL", c.nextSer(), a.email, esc(a.name))
 	default:
@@ -954,6 +973,11 @@ func (c *nsConn) addedMe(a *account) {
 
 // removedMe tells this session that a took it off its FL.
 func (c *nsConn) removedMe(a *account) {
+	if c.dialect >= 13 {
+		c.sendML(a, listRL, false)
+		c.notifyAB()
+		return
+	}
 	c.send(line("REM", "0", "RL", orOmit(c.nextSer()), a.email)...)
 	c.notifyAB()
 }

@@ -45,6 +45,7 @@ type Server struct {
 	sessions  map[string]*nsConn  // the authenticated NS connection of each passport
 	conns     map[*nsConn]struct{}
 	tokens    map[string]token
+	secrets   map[string]string // SSO: BinarySecret of each RST token
 	received  map[string][]msnp.Command
 	versions  map[int]bool
 	refuse    int
