@@ -135,7 +135,6 @@ func (s *Server) ssoSecrets() map[string]string {
 	return s.secrets
 }
 
-
 func newNonce() string {
 	b := make([]byte, 48)
 	_, _ = rand.Read(b)
