@@ -19,7 +19,7 @@ import (
 
 const wait = 10 * time.Second
 
-var allVersions = []msnp.Protocol{msnp.MSNP8, msnp.MSNP9, msnp.MSNP10, msnp.MSNP11, msnp.MSNP12}
+var allVersions = []msnp.Protocol{msnp.MSNP8, msnp.MSNP9, msnp.MSNP10, msnp.MSNP11, msnp.MSNP12, msnp.MSNP15, msnp.MSNP18}
 
 // events collects a client's events so tests can await them in order.
 type events struct {
@@ -96,7 +96,7 @@ func newServer(t *testing.T) *msnptest.Server {
 }
 
 func config(s *msnptest.Server, p msnp.Protocol) msnp.Config {
-	return msnp.Config{Server: s.NSAddr(), LoginURL: s.LoginURL(), Protocols: []msnp.Protocol{p}}
+	return msnp.Config{Server: s.NSAddr(), LoginURL: s.LoginURL(), RSTURL: s.RSTURL(), Protocols: []msnp.Protocol{p}}
 }
 
 func connect(t *testing.T, cfg msnp.Config, passport, password string) (*msnp.Client, *events) {

@@ -69,6 +69,14 @@ func (c *Client) SetPersonalMessage(ctx context.Context, text string) error {
 	if !cn.d.hasPSM() {
 		return fmt.Errorf("%w: personal messages need MSNP11, this is %s", ErrUnsupported, cn.d.protocol())
 	}
+	if p := cn.d.protocol(); p >= MSNP13 {
+		payload, err := BuildUUX(UUXData{PSM: text, MachineGUID: c.machineGUID}, int(p))
+		if err != nil {
+			return err
+		}
+		_, err = cn.requestPayload(ctx, "UUX", payload, nil)
+		return err
+	}
 	var b bytes.Buffer
 	b.WriteString("<Data><PSM>")
 	if err := xml.EscapeText(&b, []byte(text)); err != nil {

@@ -628,7 +628,7 @@ func (c *nsConn) chg(trid, status, caps, msnobj string) {
 	if caps == "" {
 		return // Escargot drops CHG without a client id on MSNP8+.
 	}
-	if _, err := strconv.ParseUint(caps, 10, 32); err != nil {
+	if base, _, _ := strings.Cut(caps, ":"); !validCaps(base) {
 		return
 	}
 	old := c.status

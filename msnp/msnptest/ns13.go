@@ -212,3 +212,10 @@ func (c *nsConn) fqy(trid string, payload []byte) {
 	sb.WriteString("</ml>")
 	c.sendPayload([]byte(sb.String()), "FQY", trid)
 }
+
+// validCaps reports whether s is a client id word (the part before the
+// ":ext" of MSNP16+).
+func validCaps(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 32)
+	return err == nil
+}
