@@ -633,6 +633,9 @@ func (c *nsConn) chg(trid, status, caps, msnobj string) {
 	}
 	old := c.status
 	c.status, c.caps, c.msnobj = status, caps, msnobj
+	// With several endpoints (MPOP) the account has one presence: the
+	// one its latest CHG set, as on Escargot.
+	c.s.sessions[key(c.acct.email)] = c
 	if msnobj == caps {
 		// Escargot's test for "no object" (libpurple sends a literal 0).
 		c.msnobj = ""
