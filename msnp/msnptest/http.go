@@ -22,6 +22,8 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("/RST2.srf", s.handleRST)
 	mux.HandleFunc("/abservice/SharingService.asmx", s.handleABCH)
 	mux.HandleFunc("/abservice/abservice.asmx", s.handleABCH)
+	mux.HandleFunc("/OimWS/oim.asmx", s.handleOIMStore)
+	mux.HandleFunc("/rsi/rsi.asmx", s.handleRSI)
 	return mux
 }
 

@@ -295,6 +295,8 @@ func (c *nsConn) handle(cmd *msnp.Command) {
 		c.rml(trid, cmd.Payload)
 	case "FQY":
 		c.fqy(trid, cmd.Payload)
+	case "UUM":
+		c.uum(args, cmd.Payload)
 	case "XFR":
 		c.xfr(trid, arg(0))
 	case "SBP":
@@ -666,7 +668,7 @@ func (c *nsConn) chg(trid, status, caps, msnobj string) {
 			c.presence(trid, b, true)
 		}
 		if c.dialect >= 11 {
-			c.sendPayload(crlf(initialMailData), "MSG", "Hotmail", "Hotmail")
+			c.sendPayload(c.s.initialMail(c.acct), "MSG", "Hotmail", "Hotmail")
 		}
 	}
 }
@@ -1138,10 +1140,6 @@ ABCHMigrated: 1
 MPOPEnabled: %d
 
 `
-
-// initialMailData is the MSG Escargot sends after the first CHG on
-// MSNP11+, byte for byte as in the transcripts (no OIMs).
-const initialMailData = "MIME-Version: 1.0\nContent-Type: text/x-msmsgsinitialmdatanotification; charset=UTF-8\n\nMail-Data: <MD><E><I>0</I><IU>0</IU><O>0</O><OU>0</OU></E><Q><QTM>409600</QTM><QNM>204800</QNM></Q></MD>\n"
 
 // abchNotification is Escargot's PAYLOAD_MSG_4, sent as NOT after RL changes.
 const abchNotification = `<NOTIFICATION id="0" siteid="45705" siteurl="http://contacts.msn.com">

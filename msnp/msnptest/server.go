@@ -45,7 +45,8 @@ type Server struct {
 	sessions  map[string]*nsConn  // the authenticated NS connection of each passport
 	conns     map[*nsConn]struct{}
 	tokens    map[string]token
-	secrets   map[string]string // SSO: BinarySecret of each RST token
+	secrets   map[string]string       // SSO: BinarySecret of each RST token
+	oims      map[string][]*storedOIM // offline messages by recipient
 	received  map[string][]msnp.Command
 	versions  map[int]bool
 	refuse    int
