@@ -61,6 +61,10 @@ type Client struct {
 	sso         *SSOTokenCache
 	machineGUID string
 
+	oimMu   sync.Mutex
+	oim     *OIMService
+	oimSeen map[string]bool // OIM ids fetched or being fetched
+
 	mu           sync.Mutex
 	conn         *conn // nil when not connected
 	friendlyName string
@@ -156,7 +160,7 @@ func New(cfg Config, passport, password string, handler func(Event)) (*Client, e
 		handler = func(Event) {}
 	}
 	c := &Client{cfg: cfg, passport: passport, password: password, handler: handler,
-		log: cfg.Logger.With().Str("passport", passport).Logger(), machineGUID: guid}
+		log: cfg.Logger.With().Str("passport", passport).Logger(), machineGUID: guid, oimSeen: map[string]bool{}}
 	c.sso = &SSOTokenCache{Request: SSORequest{URL: cfg.RSTURL, Username: passport, Password: password, HTTP: cfg.httpClient()}}
 	return c, nil
 }

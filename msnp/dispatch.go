@@ -283,7 +283,10 @@ func (c *Client) serverMessage(cn *conn, cmd *Command) error {
 		if err := c.emit(ServerNotice{ContentType: mt, Header: hdr, Body: body}); err != nil {
 			return err
 		}
+		c.mailData(cn, body)
 		return c.presenceSyncMarker(cn)
+	case "text/x-msmsgsoimnotification":
+		c.mailData(cn, body)
 	}
 	n := ServerNotice{ContentType: mt, Header: hdr, Body: body}
 	if mt == "application/x-msmsgssystemmessage" {

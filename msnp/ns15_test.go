@@ -212,3 +212,52 @@ func TestFallbackFrom18To12(t *testing.T) {
 		t.Fatalf("OnlyEndpoint: %v", err)
 	}
 }
+
+// TestOfflineMessagesBothWays: alice leaves bob two messages while he is
+// away (Store2 with the lockkey retry); at login bob gets them in order,
+// and they are deleted from the server. One left while he is online is
+// announced and delivered at once.
+func TestOfflineMessagesBothWays(t *testing.T) {
+	forVersions(t, []msnp.Protocol{msnp.MSNP15, msnp.MSNP18}, func(t *testing.T, p msnp.Protocol) {
+		s := newServer(t)
+		s.AddAccount("alice@example.com", "pw", "Alice Ä")
+		s.AddAccount("bob@example.com", "pw", "Bob")
+		s.AddContact("alice@example.com", "bob@example.com")
+		a, aev := connect(t, config(s, p), "alice@example.com", "pw")
+		online(t, a, aev)
+		if err := a.SendOfflineMessage(ctxT(t), "bob@example.com", "first ✓"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.SendOfflineMessage(ctxT(t), "bob@example.com", strings.Repeat("second ", 40)); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.OIMCount("bob@example.com"); n != 2 {
+			t.Fatalf("%d OIMs stored", n)
+		}
+		if err := a.SendOfflineMessage(ctxT(t), "nobody@example.com", "x"); err == nil {
+			t.Error("OIM to an unknown account accepted")
+		}
+		b, bev := connect(t, config(s, p), "bob@example.com", "pw")
+		online(t, b, bev)
+		for _, want := range []string{"first ✓", strings.Repeat("second ", 40)} {
+			m := bev.next(t, "OfflineMessage", is[msnp.OfflineMessage]).(msnp.OfflineMessage)
+			if m.From != "alice@example.com" || m.FromName != "Alice Ä" || m.Text != want || m.Time.IsZero() {
+				t.Fatalf("OfflineMessage = %+v, want %q", m, want)
+			}
+		}
+		if err := s.WaitOIMCount(ctxT(t), "bob@example.com", 0); err != nil {
+			t.Fatalf("OIMs not deleted: %v", err)
+		}
+		s.StoreOIM("alice@example.com", "bob@example.com", "while you were here")
+		m := bev.next(t, "live OfflineMessage", is[msnp.OfflineMessage]).(msnp.OfflineMessage)
+		if m.Text != "while you were here" {
+			t.Fatalf("OfflineMessage = %+v", m)
+		}
+		if err := s.WaitOIMCount(ctxT(t), "bob@example.com", 0); err != nil {
+			t.Fatalf("OIMs not deleted: %v", err)
+		}
+		if err := b.SendOfflineMessage(ctxT(t), "alice@example.com", ""); err == nil {
+			t.Error("empty OIM accepted")
+		}
+	})
+}

@@ -2,6 +2,7 @@ package msnptest
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
@@ -33,6 +34,11 @@ type storedOIM struct {
 	runID    string
 	seq      int
 	received time.Time
+}
+
+// WaitOIMCount waits until n offline messages wait for passport.
+func (s *Server) WaitOIMCount(ctx context.Context, passport string, n int) error {
+	return s.waitFor(ctx, func() bool { return len(s.oims[key(passport)]) == n })
 }
 
 // OIMCount returns how many offline messages wait for passport.
@@ -135,11 +141,13 @@ type oimEnvelope struct {
 	} `xml:"Header"`
 	Body struct {
 		Content    string    `xml:"Content"`
-		MessageID  string    `xml:"GetMessage>messageId"`
-		DeleteIDs  []string  `xml:"DeleteMessages>messageIds>messageId"`
 		Metadata   *struct{} `xml:"GetMetadata"`
-		GetMessage *struct{} `xml:"GetMessage"`
-		Delete     *struct{} `xml:"DeleteMessages"`
+		GetMessage *struct {
+			MessageID string `xml:"messageId"`
+		} `xml:"GetMessage"`
+		Delete *struct {
+			IDs []string `xml:"messageIds>messageId"`
+		} `xml:"DeleteMessages"`
 	} `xml:"Body"`
 }
 
@@ -260,7 +268,7 @@ func (s *Server) handleRSI(w http.ResponseWriter, r *http.Request) {
 	case env.Body.Metadata != nil:
 		soapReply(w, http.StatusOK, `<GetMetadataResponse `+ns+`><MD><E><I>0</I><IU>0</IU><O>0</O><OU>0</OU></E><Q><QTM>409600</QTM><QNM>204800</QNM></Q>`+mdEntries(s.oims[k])+`</MD></GetMetadataResponse>`)
 	case env.Body.GetMessage != nil:
-		id := strings.TrimSpace(env.Body.MessageID)
+		id := strings.TrimSpace(env.Body.GetMessage.MessageID)
 		for _, m := range s.oims[k] {
 			if m.id == id {
 				var buf bytes.Buffer
@@ -272,7 +280,7 @@ func (s *Server) handleRSI(w http.ResponseWriter, r *http.Request) {
 		soapReply(w, http.StatusInternalServerError, `<soap:Fault><faultcode>q0:MessageDoesNotExist</faultcode><faultstring>no such message</faultstring></soap:Fault>`)
 	case env.Body.Delete != nil:
 		del := map[string]bool{}
-		for _, id := range env.Body.DeleteIDs {
+		for _, id := range env.Body.Delete.IDs {
 			del[strings.TrimSpace(id)] = true
 		}
 		kept := s.oims[k][:0]
