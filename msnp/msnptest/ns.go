@@ -400,6 +400,10 @@ func (c *nsConn) usr(trid string, args []string) {
 			c.closeAfterFlush()
 			return
 		}
+		if c.dialect >= 13 {
+			// Escargot sends its policies first (twn_msnp13.txt).
+			c.sendPayload([]byte(policiesXML), "GCF", "0")
+		}
 		c.send("USR", trid, "TWN", "S", "ct=1,rver=1,wp=FS_40SEC_0_COMPACT,lc=1,id=1")
 	case "S":
 		if len(args) < 3 || c.usrEmail == "" {
@@ -1083,7 +1087,14 @@ func (c *nsConn) xfr(trid, dest string) {
 	}
 	cookie := newToken(20)
 	c.s.sbTickets[cookie] = sbTicket{passport: c.acct.email, dialect: c.dialect, expires: time.Now().Add(120 * time.Second)}
-	c.send("XFR", trid, "SB", c.s.sbAddr, "CKI", cookie)
+	switch {
+	case c.dialect >= 14:
+		c.send("XFR", trid, "SB", c.s.sbAddr, "CKI", cookie, "U", "messenger.msn.com", "1")
+	case c.dialect >= 13:
+		c.send("XFR", trid, "SB", c.s.sbAddr, "CKI", cookie, "U", "messenger.msn.com")
+	default:
+		c.send("XFR", trid, "SB", c.s.sbAddr, "CKI", cookie)
+	}
 }
 
 // memberID is Escargot's uuid_to_high_low: the GUID's first 32 bits and

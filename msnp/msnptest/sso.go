@@ -243,6 +243,11 @@ func (c *nsConn) usrSSO(trid string, args []string) {
 	}
 }
 
-// policiesXML is the start of Escargot's GCF policies (the SHIELDS and
-// ABCH policies of the transcripts).
-const policiesXML = "<Policies>\n\t<Policy type=\"SHIELDS\" checksum=\"D9705A71BA841CB38955822E048970C3\"><config> <shield><cli maj=\"7\" min=\"0\" minbld=\"0\" maxbld=\"9999\" deny=\" \" /></shield> <block></block></config></Policy>\n\t<Policy type=\"ABCH\" checksum=\"03DC55910A9CB79133F1576221A80346\"><policy><set id=\"push\" service=\"ABCH\" priority=\"200\">      <r id=\"pushstorage\" threshold=\"180000\" />    </set></policy></Policy>\n</Policies>"
+// policiesXML is Escargot's GCF policies payload: its SHIELDS and ABCH
+// policies as far as the transcripts show them, padded with blanks to the
+// 1187 bytes Escargot sends, so that the GCF line is the transcripts' too.
+var policiesXML = func() string {
+	const head = "<Policies>\n\t<Policy type=\"SHIELDS\" checksum=\"D9705A71BA841CB38955822E048970C3\"><config> <shield><cli maj=\"7\" min=\"0\" minbld=\"0\" maxbld=\"9999\" deny=\" \" /></shield> <block></block></config></Policy>\n\t<Policy type=\"ABCH\" checksum=\"03DC55910A9CB79133F1576221A80346\"><policy><set id=\"push\" service=\"ABCH\" priority=\"200\">      <r id=\"pushstorage\" threshold=\"180000\" />    </set><set id=\"delaysup\" service=\"ABCH\" priority=\"150\">  <r id=\"whatsnew\" threshold=\"1800000\" />  <r id=\"whatsnew_storage_ABCH_delay\" timer=\"1800000\" />  <r id=\"whatsnewt_link\" threshold=\"900000\" trigger=\"QueryActivities\" /></set>  <c id=\"msnptest\">"
+	const tail = "</c></policy></Policy>\n</Policies>"
+	return head + strings.Repeat(" ", 1187-len(head)-len(tail)) + tail
+}()

@@ -296,6 +296,8 @@ func replay(t *testing.T, name string) {
 func TestTranscriptTWNMSNP8(t *testing.T)  { replay(t, "twn_msnp8.txt") }
 func TestTranscriptTWNMSNP11(t *testing.T) { replay(t, "twn_msnp11.txt") }
 func TestTranscriptTWNMSNP12(t *testing.T) { replay(t, "twn_msnp12.txt") }
+func TestTranscriptTWNMSNP13(t *testing.T) { replay(t, "twn_msnp13.txt") }
+func TestTranscriptTWNMSNP14(t *testing.T) { replay(t, "twn_msnp14.txt") }
 
 func TestPyBytes(t *testing.T) {
 	got, err := pyBytes(`b'a\r\n\\\'\x41"'`)
