@@ -102,6 +102,7 @@ type conn struct {
 	lastPing    time.Time
 	awaitingQNG bool
 	qngInterval time.Duration
+	tokens      *SSOTokens // MSNP15+: what the session logged in with
 }
 
 type pendingReq struct {

@@ -75,6 +75,9 @@ func (c *Client) loginSSO(ctx context.Context, cn *conn) error {
 	if p >= MSNP16 {
 		args = append(args, c.machineGUID)
 	}
+	cn.mu.Lock()
+	cn.tokens = tokens
+	cn.mu.Unlock()
 	r, err = cn.request(ctx, "USR", nil, args...)
 	if err != nil {
 		if errors.Is(err, ErrAuthentication) {
@@ -90,10 +93,22 @@ func (c *Client) loginSSO(ctx context.Context, cn *conn) error {
 	return nil
 }
 
-// abService returns the address-book client with a current contacts
-// ticket; the token cache renews the tickets before they expire.
-func (c *Client) abService(ctx context.Context) (*ABService, error) {
-	tokens, err := c.sso.Tokens(ctx)
+// sessionTokens are the SSO tokens the connection logged in with.
+// Escargot knows a SOAP caller only by the token of a live NS session, so
+// the services are called with these rather than with renewed ones; the
+// token cache renews before a login when they near expiry.
+func (cn *conn) sessionTokens() (*SSOTokens, error) {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.tokens == nil {
+		return nil, fmt.Errorf("%w: no SSO session", ErrUnsupported)
+	}
+	return cn.tokens, nil
+}
+
+// abService returns the address-book client for the connection.
+func (c *Client) abService(cn *conn) (*ABService, error) {
+	tokens, err := cn.sessionTokens()
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +133,7 @@ func (c *Client) soapBase() string {
 // syncAB downloads memberships and the address book, builds the contact
 // list callers see from Contacts, and sends BLP and the initial ADL.
 func (c *Client) syncAB(ctx context.Context, cn *conn) error {
-	ab, err := c.abService(ctx)
+	ab, err := c.abService(cn)
 	if err != nil {
 		return err
 	}
@@ -217,7 +232,7 @@ func (c *Client) abAdd(ctx context.Context, cn *conn, list List, passport string
 	if c.onList(passport, list) {
 		return fmt.Errorf("msnp: %s is already on %s: %w", passport, list, &ServerError{Code: ErrAlreadyOnList})
 	}
-	ab, err := c.abService(ctx)
+	ab, err := c.abService(cn)
 	if err != nil {
 		return err
 	}
@@ -265,7 +280,7 @@ func (c *Client) abRemove(ctx context.Context, cn *conn, list List, passport str
 	if !on || (list == FL && guid == "") {
 		return fmt.Errorf("msnp: %s is not on %s: %w", passport, list, &ServerError{Code: ErrNotOnList})
 	}
-	ab, err := c.abService(ctx)
+	ab, err := c.abService(cn)
 	if err != nil {
 		return err
 	}

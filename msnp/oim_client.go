@@ -15,10 +15,11 @@ import (
 // oimFetchTimeout bounds one round of fetching announced messages.
 const oimFetchTimeout = time.Minute
 
-// oimService returns the Client's OIM service with current tickets. It is
-// kept across calls so that the lockkey and the run id/sequence persist.
-func (c *Client) oimService(ctx context.Context) (*OIMService, error) {
-	tokens, err := c.sso.Tokens(ctx)
+// oimService returns the Client's OIM service with the connection's
+// tickets. It is kept across calls so that the lockkey and the run
+// id/sequence persist.
+func (c *Client) oimService(cn *conn) (*OIMService, error) {
+	tokens, err := cn.sessionTokens()
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +64,7 @@ func (c *Client) fetchOIMs(cn *conn, md *OIMMailData) {
 		case <-ctx.Done():
 		}
 	}()
-	svc, err := c.oimService(ctx)
+	svc, err := c.oimService(cn)
 	if err == nil && md.TooLarge {
 		md, err = svc.GetMetadata(ctx)
 	}
@@ -137,7 +138,7 @@ func (c *Client) SendOfflineMessage(ctx context.Context, to, text string) error 
 	if p < MSNP15 {
 		return ErrUnsupported
 	}
-	svc, err := c.oimService(ctx)
+	svc, err := c.oimService(cn)
 	if err != nil {
 		return err
 	}
