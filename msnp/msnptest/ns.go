@@ -50,6 +50,7 @@ type nsConn struct {
 	nonce    string          // SSO: the MBI nonce of USR SSO S
 	guid     string          // MSNP16+: the machine GUID, lower case, no braces
 	tok      string          // the token this session logged in with (ABCH auth)
+	uuxGUID  string          // MSNP13+: the MachineGuid of the last UUX, as sent
 }
 
 func newConn(s *Server, c net.Conn) *nsConn {
@@ -708,8 +709,9 @@ func (s *Server) watchers(b *account) []*nsConn {
 			continue
 		}
 		if key(ws.acct.email) == key(b.email) {
-			// MSNP16+ endpoints hear of their own account's others.
-			if ws.dialect >= 16 && ws != s.sessions[key(b.email)] {
+			// MSNP16+ endpoints hear of their own account, the one that
+			// changed it included (sso_msnp18.txt).
+			if ws.dialect >= 16 {
 				out = append(out, ws)
 			}
 			continue
@@ -763,6 +765,7 @@ func (s *Server) refreshWatchers(b *account) {
 type uuxData struct {
 	PSM          *string `xml:"PSM"`
 	CurrentMedia *string `xml:"CurrentMedia"`
+	MachineGUID  *string `xml:"MachineGuid"`
 }
 
 func (c *nsConn) uux(trid string, payload []byte) {
@@ -776,6 +779,9 @@ func (c *nsConn) uux(trid string, payload []byte) {
 	}
 	if d.CurrentMedia != nil {
 		a.media = *d.CurrentMedia
+	}
+	if d.MachineGUID != nil && c.dialect >= 13 {
+		c.uuxGUID = *d.MachineGUID
 	}
 	if c.status != "" {
 		// A new PSM is a status notification with the info: NLN, then

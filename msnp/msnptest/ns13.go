@@ -79,8 +79,9 @@ func (c *nsConn) ubxPayload(b *account) []byte {
 	var sb strings.Builder
 	sb.WriteString("<Data><PSM>" + xmlEscape(b.psm) + "</PSM><CurrentMedia>" + xmlEscape(b.media) + "</CurrentMedia>")
 	bs := c.s.sessions[key(b.email)]
-	if c.dialect >= 13 && bs != nil && bs.guid != "" {
-		sb.WriteString("<MachineGuid>{" + strings.ToUpper(bs.guid) + "}</MachineGuid>")
+	if c.dialect >= 13 && bs != nil && bs.uuxGUID != "" {
+		// Escargot echoes the GUID the endpoint's UUX named.
+		sb.WriteString("<MachineGuid>" + xmlEscape(bs.uuxGUID) + "</MachineGuid>")
 	}
 	if c.dialect >= 16 {
 		sb.WriteString("<DDP></DDP><SignatureSound></SignatureSound><Scene></Scene><ColorScheme></ColorScheme>")
