@@ -447,14 +447,22 @@ func (c *nsConn) nameAccount(email string) {
 // _util_usr_final does.
 func (c *nsConn) login(trid string, a *account, tok string) {
 	k := key(a.email)
-	for _, old := range c.s.endpoints(k) {
-		// MSNP16+ endpoints with distinct machine GUIDs sign in side by
-		// side (MPOP); anything else is the same place signing in again.
-		if c.dialect >= 16 && old.dialect >= 16 && old.guid != c.guid {
-			continue
+	// Escargot's rule: an MSNP16+ login with a machine GUID signs in
+	// beside the others (MPOP) unless one of them has that GUID or none
+	// (a session below 16); then, like any login below 16, it boots them
+	// all.
+	others := c.s.endpoints(k)
+	bootAll := c.dialect < 16
+	for _, old := range others {
+		if old.dialect < 16 || old.guid == c.guid {
+			bootAll = true
 		}
-		old.send("OUT", "OTH")
-		old.closeAfterFlush()
+	}
+	for _, old := range others {
+		if bootAll {
+			old.send("OUT", "OTH")
+			old.closeAfterFlush()
+		}
 	}
 	c.acct = a
 	c.tok = tok
@@ -473,7 +481,11 @@ func (c *nsConn) login(trid string, a *account, tok string) {
 	if ra, ok := c.conn.RemoteAddr().(*net.TCPAddr); ok {
 		ip, port = ra.IP.String(), strconv.Itoa(ra.Port)
 	}
-	profile := fmt.Sprintf(profileTemplate, time.Now().Unix(), high, low, tok, ip, port, 0)
+	mpop := 0
+	if c.guid != "" {
+		mpop = 1
+	}
+	profile := fmt.Sprintf(profileTemplate, time.Now().Unix(), high, low, tok, ip, port, mpop)
 	c.sendPayload(crlf(profile), "MSG", "Hotmail", "Hotmail")
 	if c.dialect >= 16 {
 		// The empty self-UBX of MSNP16+ (FACTS.md §1.4).

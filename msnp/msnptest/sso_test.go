@@ -167,22 +167,27 @@ func TestMPOPSideBySide(t *testing.T) {
 			t.Fatal("first endpoint kicked by the second")
 		}
 	}
-	// The same GUID again replaces b.
-	signIn(18, "{22222222-2222-4222-8222-222222222222}")
+	// The same GUID again boots every endpoint, as on Escargot.
+	c := signIn(18, "{22222222-2222-4222-8222-222222222222}")
+	expectOTH(t, a)
+	expectOTH(t, b)
+	// An MSNP15 session has no GUID: it boots the others, and a later
+	// 16+ login boots it in turn.
+	d := signIn(15, "")
+	expectOTH(t, c)
+	signIn(18, "{33333333-3333-4333-8333-333333333333}")
+	expectOTH(t, d)
+}
+
+// expectOTH reads until OUT and checks it is OUT OTH.
+func expectOTH(t *testing.T, c *testClient) {
+	t.Helper()
 	for {
-		cmd := b.read()
-		if cmd.Name == "OUT" {
+		if cmd := c.read(); cmd.Name == "OUT" {
 			if cmd.Arg(0) != "OTH" {
-				t.Fatalf("OUT %v", cmd.Args)
+				t.Fatalf("%s: OUT %v", c.name, cmd.Args)
 			}
-			break
-		}
-	}
-	// An MSNP15 session has no GUID: it replaces every endpoint.
-	signIn(15, "")
-	for {
-		if cmd := a.read(); cmd.Name == "OUT" {
-			break
+			return
 		}
 	}
 }
