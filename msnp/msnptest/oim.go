@@ -308,7 +308,17 @@ func (c *nsConn) uum(args []string, payload []byte) {
 		return
 	}
 	head, body, ok := bytes.Cut(payload, []byte("\r\n\r\n"))
-	if !ok || !bytes.Contains(bytes.ToLower(head), []byte("text/plain")) {
+	if !ok {
+		return
+	}
+	hdr := textproto.MIMEHeader{}
+	for _, l := range strings.Split(string(head), "\r\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			hdr.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+		}
+	}
+	// Escargot stores only plain text meant for the client.
+	if ct, _, _ := strings.Cut(hdr.Get("Content-Type"), ";"); ct != "text/plain" || hdr.Get("Dest-Agent") != "client" {
 		return
 	}
 	c.s.storeOIM(c.acct, to, c.acct.name, string(body), "{"+strings.ToUpper(newGUID())+"}", 1)

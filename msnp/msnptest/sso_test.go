@@ -191,3 +191,35 @@ func expectOTH(t *testing.T, c *testClient) {
 		}
 	}
 }
+
+// TestUUMToOfflineContactIsStored: on MSNP18 a text UUM to an offline
+// contact becomes an OIM (no reply, as on Escargot); to an online one it
+// is not stored.
+func TestUUMToOfflineContactIsStored(t *testing.T) {
+	s := newServer(t)
+	tokens, err := ssoTokens(t, s, alice, pwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, nonce := ssoLogin(t, s, alice, 18)
+	ticket, mbi, err := msnp.SSOLoginArgs(tokens, nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := c.send("USR", "SSO", "S", ticket, mbi, "{11111111-1111-4111-8111-111111111111}")
+	c.expect("USR " + tr + " OK alice@example.com 1 0")
+	msg := []byte("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nDest-Agent: client\r\n\r\nhello offline bob")
+	c.sendPayload("UUM", msg, bob, "1", "1")
+	if err := s.WaitOIMCount(ctx(t), bob, 1); err != nil {
+		t.Fatalf("UUM not stored: %v", err)
+	}
+	login(t, s, bob, pwd, 12)
+	c.sendPayload("UUM", msg, bob, "1", "1")
+	// A PNG after it: once QNG is back, the UUM has been handled.
+	c.send("PNG")
+	for c.read().Name != "QNG" {
+	}
+	if n := s.OIMCount(bob); n != 1 {
+		t.Fatalf("%d OIMs for an online recipient", n)
+	}
+}
