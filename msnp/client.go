@@ -202,8 +202,18 @@ func (c *Client) Connect(ctx context.Context) error {
 		return errors.New("msnp: already connected")
 	}
 	addr := c.cfg.Server
+	retried := false
 	for redirects := 0; ; redirects++ {
 		cn, next, err := c.login(ctx, addr)
+		var stale *staleTokensError
+		if errors.As(err, &stale) && !retried {
+			retried = true
+			redirects--
+			continue
+		}
+		if stale != nil {
+			err = stale.err
+		}
 		if err != nil {
 			return err
 		}

@@ -51,6 +51,13 @@ func (c *Client) EndpointID() string {
 // endpoint rather than a new one at every reconnect.
 func (c *Client) MachineGUID() string { return c.machineGUID }
 
+// staleTokensError is an authentication failure with cached SSO tokens:
+// Connect retries it once with fresh ones.
+type staleTokensError struct{ err error }
+
+func (e *staleTokensError) Error() string { return e.err.Error() }
+func (e *staleTokensError) Unwrap() error { return e.err }
+
 // loginSSO runs USR SSO I/S (FACTS.md §2.3).
 func (c *Client) loginSSO(ctx context.Context, cn *conn) error {
 	p := cn.d.protocol()
@@ -63,6 +70,7 @@ func (c *Client) loginSSO(ctx context.Context, cn *conn) error {
 		return &ProtocolError{Line: cut(Redact(r)), Err: errors.New("unexpected USR reply")}
 	}
 	c.sso.Request.Policy = r.Arg(3)
+	cached := !c.sso.RenewAt().IsZero()
 	tokens, err := c.sso.Tokens(ctx)
 	if err != nil {
 		return err
@@ -81,9 +89,14 @@ func (c *Client) loginSSO(ctx context.Context, cn *conn) error {
 	r, err = cn.request(ctx, "USR", nil, args...)
 	if err != nil {
 		if errors.Is(err, ErrAuthentication) {
-			// The tokens may be what the server refused: fetch new ones
-			// next time.
+			// The tokens may be what the server refused (it restarted,
+			// or revoked them): fetch new ones, and if these were cached,
+			// have Connect try once more before calling it a wrong
+			// password.
 			c.sso.Invalidate()
+			if cached {
+				return &staleTokensError{err}
+			}
 		}
 		return err
 	}

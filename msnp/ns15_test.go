@@ -261,3 +261,25 @@ func TestOfflineMessagesBothWays(t *testing.T) {
 		}
 	})
 }
+
+// TestStaleSSOTokensRetried: tokens cached from the last login that the
+// server no longer knows (it restarted) cost one retry with fresh tokens,
+// not an authentication failure; a wrong password is still one.
+func TestStaleSSOTokensRetried(t *testing.T) {
+	s := newServer(t)
+	s.AddAccount("alice@example.com", "pw", "")
+	c, _ := connect(t, config(s, msnp.MSNP18), "alice@example.com", "pw")
+	c.Close()
+	s.RevokeTokens()
+	if err := c.Connect(ctxT(t)); err != nil {
+		t.Fatalf("reconnect with revoked tokens: %v", err)
+	}
+	c.Close()
+	bad, err := msnp.New(config(s, msnp.MSNP18), "alice@example.com", "wrong", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.Connect(ctxT(t)); !errors.Is(err, msnp.ErrAuthentication) {
+		t.Fatalf("wrong password: %v", err)
+	}
+}

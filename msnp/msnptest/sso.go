@@ -121,6 +121,15 @@ func (s *Server) handleRST(w http.ResponseWriter, r *http.Request) {
 
 const rstFault = `<?xml version="1.0" encoding="utf-8"?><S:Envelope xmlns:S="http://schemas.xmlsoap.org/soap/envelope/" xmlns:wsse="http://schemas.xmlsoap.org/ws/2003/06/secext" xmlns:psf="http://schemas.microsoft.com/Passport/SoapServices/SOAPFault"><S:Header><psf:pp><psf:serverVersion>1</psf:serverVersion><psf:authstate>0x80048800</psf:authstate><psf:reqstatus>0x80048823</psf:reqstatus></psf:pp></S:Header><S:Body><S:Fault><faultcode>wsse:FailedAuthentication</faultcode><faultstring>Authentication Failure</faultstring></S:Fault></S:Body></S:Envelope>`
 
+// RevokeTokens forgets every token handed out, as a restarted server
+// would; live sessions stay signed in.
+func (s *Server) RevokeTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens = make(map[string]token)
+	s.secrets = nil
+}
+
 // ssoSecrets returns the BinarySecret of each RST token. Called with s.mu held.
 func (s *Server) ssoSecrets() map[string]string {
 	if s.secrets == nil {
