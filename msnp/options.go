@@ -106,6 +106,9 @@ type Config struct {
 	// means a fresh one per Client (read it with Client.MachineGUID and
 	// store it per login so that reconnects reuse it).
 	MachineGUID string
+	// EndpointName names this endpoint to the account's other clients on
+	// MSNP16+ (WLM lists it under "signed in at"); empty sends none.
+	EndpointName string
 	// OnlyEndpoint asks that the account's other endpoints be signed out
 	// at login (MSNP16+). Not implemented yet: see Client.Connect.
 	OnlyEndpoint bool

@@ -57,6 +57,16 @@ func (c *Client) SetStatus(ctx context.Context, s Status) error {
 	}
 	// Escargot silently drops a CHG without the client id.
 	_, err := cn.request(ctx, "CHG", nil, string(s), strconv.FormatUint(uint64(c.cfg.clientID()), 10))
+	if err != nil || cn.d.protocol() < MSNP16 || c.cfg.EndpointName == "" {
+		return err
+	}
+	// The second UUX of MSNP16+: this endpoint's name and state, which
+	// the account's other clients show.
+	payload, err := BuildUUXPrivateEndpoint(UBXPrivateEndpoint{EpName: c.cfg.EndpointName, State: string(s)})
+	if err != nil {
+		return err
+	}
+	_, err = cn.requestPayload(ctx, "UUX", payload, nil)
 	return err
 }
 

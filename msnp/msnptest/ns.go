@@ -51,6 +51,7 @@ type nsConn struct {
 	guid     string          // MSNP16+: the machine GUID, lower case, no braces
 	tok      string          // the token this session logged in with (ABCH auth)
 	uuxGUID  string          // MSNP13+: the MachineGuid of the last UUX, as sent
+	private  string          // MSNP16+: the PrivateEndpointData the endpoint sent (raw XML)
 }
 
 func newConn(s *Server, c net.Conn) *nsConn {
@@ -775,9 +776,11 @@ func (s *Server) refreshWatchers(b *account) {
 }
 
 type uuxData struct {
+	XMLName      xml.Name
 	PSM          *string `xml:"PSM"`
 	CurrentMedia *string `xml:"CurrentMedia"`
 	MachineGUID  *string `xml:"MachineGuid"`
+	Inner        string  `xml:",innerxml"`
 }
 
 func (c *nsConn) uux(trid string, payload []byte) {
@@ -794,6 +797,11 @@ func (c *nsConn) uux(trid string, payload []byte) {
 	}
 	if d.MachineGUID != nil && c.dialect >= 13 {
 		c.uuxGUID = *d.MachineGUID
+	}
+	if d.XMLName.Local == "PrivateEndpointData" && c.dialect >= 16 {
+		// The second UUX of 16+: this endpoint's name and state, read
+		// (as Escargot does) from the root's children.
+		c.private = d.Inner
 	}
 	if c.status != "" {
 		// A new PSM is a status notification with the info: NLN, then

@@ -91,7 +91,9 @@ func (c *nsConn) ubxPayload(b *account) []byte {
 			}
 			sb.WriteString(`<EndpointData id="{` + ep.guid + `}"><Capabilities>` + ep.capsFor(ep.caps) + `</Capabilities></EndpointData>`)
 			if c.acct == b {
-				sb.WriteString(`<PrivateEndpointData id="{` + ep.guid + `}"></PrivateEndpointData>`)
+				// Only the account's own endpoints see each other's
+				// names and states.
+				sb.WriteString(`<PrivateEndpointData id="{` + ep.guid + `}">` + ep.private + `</PrivateEndpointData>`)
 			}
 		}
 	}

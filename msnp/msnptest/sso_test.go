@@ -223,3 +223,53 @@ func TestUUMToOfflineContactIsStored(t *testing.T) {
 		t.Fatalf("%d OIMs for an online recipient", n)
 	}
 }
+
+// TestEndpointNameReachesOwnEndpoints: a client with an EndpointName
+// (the bridge) shows up, named, in the UBX its account's other MSNP18
+// endpoint (the user's own Messenger) receives.
+func TestEndpointNameReachesOwnEndpoints(t *testing.T) {
+	s := newServer(t)
+	tokens, err := ssoTokens(t, s, alice, pwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, nonce := ssoLogin(t, s, alice, 18)
+	ticket, mbi, err := msnp.SSOLoginArgs(tokens, nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := own.send("USR", "SSO", "S", ticket, mbi, "{11111111-1111-4111-8111-111111111111}")
+	own.expect("USR " + tr + " OK alice@example.com 1 0")
+	own.send("CHG", "NLN", "2788999212:48", "0")
+	cfg := msnp.Config{Server: s.NSAddr(), RSTURL: s.RSTURL(), Protocols: []msnp.Protocol{msnp.MSNP18},
+		MachineGUID: "{22222222-2222-4222-8222-222222222222}", EndpointName: "msnbridge"}
+	bridge, err := msnp.New(cfg, alice, pwd, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bridge.Connect(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer bridge.Close()
+	if err := bridge.SetStatus(ctx(t), msnp.StatusOnline); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		cmd := own.read()
+		if cmd.Name == "OUT" {
+			t.Fatal("the user's own endpoint was signed out")
+		}
+		if cmd.Name != "UBX" || cmd.Arg(0) != "1:alice@example.com" {
+			continue
+		}
+		d, err := msnp.ParseUBXData(cmd.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range d.Private {
+			if p.EpName == "msnbridge" && strings.EqualFold(p.ID, "{22222222-2222-4222-8222-222222222222}") {
+				return
+			}
+		}
+	}
+}
