@@ -211,7 +211,7 @@ func (c *Client) syncAB(ctx context.Context, cn *conn) error {
 			added = append(added, AddedBy{Passport: ct.Passport, Name: ct.FriendlyName})
 		}
 		if bits := ct.Lists & (FL | AL | BL); bits != 0 {
-			entries = append(entries, MLEntry{Email: ct.Passport, Lists: MLList(bits), Network: MLNetworkPassport})
+			entries = append(entries, MLEntry{Email: ct.Passport, Lists: bits, Network: MLNetworkPassport})
 		}
 	}
 	c.blp = blp
@@ -263,7 +263,7 @@ func (c *Client) abAdd(ctx context.Context, cn *conn, list List, passport string
 	if err != nil {
 		return err
 	}
-	payload, err := BuildADL([]MLEntry{{Email: passport, Lists: MLList(list), Network: MLNetworkPassport}}, false)
+	payload, err := BuildADL([]MLEntry{{Email: passport, Lists: list, Network: MLNetworkPassport}}, false)
 	if err != nil {
 		return err
 	}
@@ -310,7 +310,7 @@ func (c *Client) abRemove(ctx context.Context, cn *conn, list List, passport str
 	if err != nil {
 		return err
 	}
-	payload, err := BuildRML([]MLEntry{{Email: passport, Lists: MLList(list), Network: MLNetworkPassport}})
+	payload, err := BuildRML([]MLEntry{{Email: passport, Lists: list, Network: MLNetworkPassport}})
 	if err != nil {
 		return err
 	}
