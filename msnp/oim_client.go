@@ -15,6 +15,11 @@ import (
 // oimFetchTimeout bounds one round of fetching announced messages.
 const oimFetchTimeout = time.Minute
 
+// oimMaxPerRound bounds the messages fetched for one announcement, so a
+// server listing thousands cannot keep the client busy without end; the
+// rest stay on the server for the next login.
+const oimMaxPerRound = 100
+
 // oimService returns the Client's OIM service with the connection's
 // tickets. It is kept across calls so that the lockkey and the run
 // id/sequence persist.
@@ -73,7 +78,11 @@ func (c *Client) fetchOIMs(cn *conn, md *OIMMailData) {
 		return
 	}
 	var msgs []*OIMMessage
-	for _, meta := range md.Messages {
+	metas := md.Messages
+	if len(metas) > oimMaxPerRound {
+		metas = metas[:oimMaxPerRound]
+	}
+	for _, meta := range metas {
 		c.oimMu.Lock()
 		busy := c.oimSeen[meta.ID]
 		if !busy {
@@ -116,8 +125,16 @@ func (c *Client) fetchOIMs(cn *conn, md *OIMMailData) {
 	}
 	if len(ids) > 0 {
 		if err := svc.DeleteMessages(ctx, ids...); err != nil {
+			// Kept in oimSeen, so a new announcement does not deliver
+			// them twice.
 			c.log.Debug().Err(err).Msg("cannot delete offline messages")
+			return
 		}
+		c.oimMu.Lock()
+		for _, id := range ids {
+			delete(c.oimSeen, id)
+		}
+		c.oimMu.Unlock()
 	}
 }
 
