@@ -298,6 +298,11 @@ func (c *Client) login(ctx context.Context, addr string) (*conn, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
+	if usesABCH(p) {
+		cn.mu.Lock()
+		cn.tokens = tweenerTokens(ticket)
+		cn.mu.Unlock()
+	}
 	if r.Arg(1) != "OK" {
 		return nil, "", &ProtocolError{Line: cut(Redact(r)), Err: errors.New("unexpected USR reply")}
 	}

@@ -19,7 +19,7 @@ import (
 
 const wait = 10 * time.Second
 
-var allVersions = []msnp.Protocol{msnp.MSNP8, msnp.MSNP9, msnp.MSNP10, msnp.MSNP11, msnp.MSNP12, msnp.MSNP15, msnp.MSNP18}
+var allVersions = []msnp.Protocol{msnp.MSNP8, msnp.MSNP9, msnp.MSNP10, msnp.MSNP11, msnp.MSNP12, msnp.MSNP13, msnp.MSNP14, msnp.MSNP15, msnp.MSNP18}
 
 // events collects a client's events so tests can await them in order.
 type events struct {
@@ -312,7 +312,7 @@ func TestPresenceBothWays(t *testing.T) {
 }
 
 func TestPersonalMessage(t *testing.T) {
-	forVersions(t, []msnp.Protocol{msnp.MSNP11, msnp.MSNP12, msnp.MSNP15, msnp.MSNP18}, func(t *testing.T, p msnp.Protocol) {
+	forVersions(t, []msnp.Protocol{msnp.MSNP11, msnp.MSNP12, msnp.MSNP13, msnp.MSNP14, msnp.MSNP15, msnp.MSNP18}, func(t *testing.T, p msnp.Protocol) {
 		s := newServer(t)
 		s.AddAccount("alice@example.com", "pw", "")
 		s.AddAccount("bob@example.com", "pw", "")
@@ -419,7 +419,7 @@ func TestContactListEdits(t *testing.T) {
 }
 
 func TestDeclinePending(t *testing.T) {
-	forVersions(t, []msnp.Protocol{msnp.MSNP8, msnp.MSNP12, msnp.MSNP15, msnp.MSNP18}, testDeclinePending)
+	forVersions(t, []msnp.Protocol{msnp.MSNP8, msnp.MSNP12, msnp.MSNP13, msnp.MSNP14, msnp.MSNP15, msnp.MSNP18}, testDeclinePending)
 }
 
 func testDeclinePending(t *testing.T, p msnp.Protocol) {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // MSNP15–18 (FACTS.md §2.3, §4.3, §5.3): SSO login, the contact list in
@@ -15,19 +16,24 @@ import (
 // signed in side by side (MPOP), told apart by the machine GUID.
 
 var (
+	productMSN8    = product{"PROD01065C%ZFN6F", "O4BG@C7BWLYQX?5G"} // MSNP13–14
 	productWLM85   = product{"PROD0119GSJUC$18", "ILTXC!4IXB5FB*PX"} // MSNP15–17
 	productWLM2009 = product{"PROD0120PW!CCV9@", "C1BX{V4W}Q3*10SM"} // MSNP18
 )
 
-// dialect15 is MSNP15–18.
+// dialect15 is MSNP13–18 (13 and 14 log in with Tweener, and keep the
+// list in the address book already).
 type dialect15 struct{ dialect10 }
 
 func (d dialect15) hasPSM() bool { return true }
 func (d dialect15) product() product {
-	if d.p >= MSNP18 {
+	switch {
+	case d.p >= MSNP18:
 		return productWLM2009
+	case d.p >= MSNP15:
+		return productWLM85
 	}
-	return productWLM85
+	return productMSN8
 }
 func (d dialect15) answerChallenge(chl string) string { return challenge11(chl, d.product()) }
 
@@ -136,11 +142,28 @@ func (c *Client) soapBase() string {
 	if c.cfg.SOAPBaseURL != "" {
 		return c.cfg.SOAPBaseURL
 	}
-	// Escargot serves SSO and SOAP on one host.
-	if u, err := url.Parse(c.cfg.RSTURL); err == nil {
-		return u.Scheme + "://" + u.Host
+	// Escargot serves login and SOAP on one host.
+	for _, s := range []string{c.cfg.RSTURL, c.cfg.LoginURL, c.cfg.NexusURL} {
+		if u, err := url.Parse(s); err == nil && s != "" {
+			return u.Scheme + "://" + u.Host
+		}
 	}
 	return ""
+}
+
+// tweenerTokens makes an MSNP13/14 session's Tweener ticket the token
+// set the SOAP services are called with: Escargot knows the caller by the
+// same 20-character token either way.
+func tweenerTokens(ticket string) *SSOTokens {
+	t := ticket
+	if !strings.HasPrefix(t, "t=") {
+		t = "t=" + t + "&p="
+	}
+	set := &SSOTokens{Tokens: map[string]SSOToken{}, Received: time.Now()}
+	for _, a := range []string{SSOAddressMessengerClear, SSOAddressContacts} {
+		set.Tokens[a] = SSOToken{Address: a, Ticket: t, Expires: time.Now().Add(SSODefaultLifetime)}
+	}
+	return set
 }
 
 // syncAB downloads memberships and the address book, builds the contact

@@ -70,7 +70,7 @@ func TestSSOLoginShape(t *testing.T) {
 // TestAddressBookChangesPersist: edits made over SOAP are what the next
 // login's address-book sync finds.
 func TestAddressBookChangesPersist(t *testing.T) {
-	forVersions(t, []msnp.Protocol{msnp.MSNP15, msnp.MSNP18}, func(t *testing.T, p msnp.Protocol) {
+	forVersions(t, []msnp.Protocol{msnp.MSNP13, msnp.MSNP14, msnp.MSNP15, msnp.MSNP18}, func(t *testing.T, p msnp.Protocol) {
 		s := newServer(t)
 		for _, who := range []string{"alice", "bob", "carol", "dave"} {
 			s.AddAccount(who+"@example.com", "pw", strings.ToUpper(who[:1])+who[1:])
@@ -218,7 +218,7 @@ func TestFallbackFrom18To12(t *testing.T) {
 // and they are deleted from the server. One left while he is online is
 // announced and delivered at once.
 func TestOfflineMessagesBothWays(t *testing.T) {
-	forVersions(t, []msnp.Protocol{msnp.MSNP15, msnp.MSNP18}, func(t *testing.T, p msnp.Protocol) {
+	forVersions(t, []msnp.Protocol{msnp.MSNP13, msnp.MSNP14, msnp.MSNP15, msnp.MSNP18}, func(t *testing.T, p msnp.Protocol) {
 		s := newServer(t)
 		s.AddAccount("alice@example.com", "pw", "Alice Ä")
 		s.AddAccount("bob@example.com", "pw", "Bob")

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Offline messages on MSNP15+ (FACTS.md §7.6): announced in Mail-Data,
+// Offline messages on MSNP13+ (FACTS.md §7.6): announced in Mail-Data,
 // fetched from rsi, reported as OfflineMessage and then deleted; sent with
 // OimWS Store2.
 
@@ -48,7 +48,7 @@ func (c *Client) oimService(cn *conn) (*OIMService, error) {
 // messages not yet being fetched are fetched in the background (the
 // reader must not wait on HTTP).
 func (c *Client) mailData(cn *conn, body string) {
-	if cn.d.protocol() < MSNP15 {
+	if cn.d.protocol() < MSNP13 {
 		return
 	}
 	hdr, _ := parseMIME([]byte(body))
@@ -138,7 +138,7 @@ func (c *Client) fetchOIMs(cn *conn, md *OIMMailData) {
 	}
 }
 
-// SendOfflineMessage leaves text for a contact who is offline (MSNP15+),
+// SendOfflineMessage leaves text for a contact who is offline (MSNP13+),
 // through the OIM service.
 func (c *Client) SendOfflineMessage(ctx context.Context, to, text string) error {
 	if err := validPassport(to); err != nil {
@@ -152,7 +152,7 @@ func (c *Client) SendOfflineMessage(ctx context.Context, to, text string) error 
 		return ErrNotConnected
 	}
 	p := cn.d.protocol()
-	if p < MSNP15 {
+	if p < MSNP13 {
 		return ErrUnsupported
 	}
 	svc, err := c.oimService(cn)

@@ -47,8 +47,8 @@ func ParseProtocol(s string) (Protocol, error) {
 // SupportedProtocols lists the versions this client speaks, best first:
 // MSNP18 (SSO, the address book, MPOP beside the user's own Messenger),
 // then MSNP15, then the Tweener versions for servers that offer less.
-// MSNP16 and 17 are spoken too when asked for (Config.Protocols); 13 and 14
-// (Tweener with the address book) are not.
+// MSNP13, 14 (Tweener login, the list in the address book), 16 and 17 are
+// spoken too when asked for (Config.Protocols).
 func SupportedProtocols() []Protocol {
 	return []Protocol{MSNP18, MSNP15, MSNP12, MSNP11, MSNP10, MSNP9, MSNP8}
 }

@@ -129,8 +129,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		// Offer the chosen version, then the older ones the URLs given
 		// allow, as fallbacks.
+		cfg.Protocols = []msnp.Protocol{p}
 		for _, q := range msnp.SupportedProtocols() {
-			if q <= p && (q >= msnp.MSNP15 && *rstURL != "" || q < msnp.MSNP15 && tweener) {
+			if q < p && (q >= msnp.MSNP15 && *rstURL != "" || q < msnp.MSNP15 && tweener) {
 				cfg.Protocols = append(cfg.Protocols, q)
 			}
 		}

@@ -63,6 +63,8 @@ func TestLoginSSO(t *testing.T) {
 	}{
 		{"", "MSNP18", "{F52973B6-C926-4BAD-9BA8-7C1E840E4AB0}"},
 		{"MSNP15", "MSNP15", ""},
+		{"MSNP14", "MSNP14", ""},
+		{"MSNP13", "MSNP13", ""},
 	} {
 		a := sso
 		if tc.proto != "" {
