@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/msnbridge/msnbridge/msnp"
@@ -33,6 +34,9 @@ type nsConn struct {
 	out  chan []byte // a nil entry means: close after what came before
 	quit chan struct{}
 	once sync.Once
+	// flushing is set by closeAfterFlush: the queue ends in nil and is
+	// written out even if the reader stops first.
+	flushing atomic.Bool
 
 	dead     bool // no more input is handled and no more output queued
 	dialect  int
@@ -101,6 +105,25 @@ func (c *nsConn) writeLoop() {
 				return
 			}
 		case <-c.quit:
+			// The reader ended (e.g. it read one more command after
+			// closeAfterFlush): what was queued before the close still
+			// goes out, or a client would lose the OUT that explains it.
+			if c.flushing.Load() {
+				for {
+					select {
+					case b := <-c.out:
+						if b == nil {
+							return
+						}
+						c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+						if _, err := c.conn.Write(b); err != nil {
+							return
+						}
+					default:
+						return
+					}
+				}
+			}
 			return
 		}
 	}
@@ -166,6 +189,7 @@ func (c *nsConn) closeAfterFlush() {
 	}
 	select {
 	case c.out <- nil:
+		c.flushing.Store(true)
 		c.hangup()
 		c.dead = true
 	default:
