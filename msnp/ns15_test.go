@@ -2,6 +2,7 @@ package msnp_test
 
 import (
 	"errors"
+	"net"
 	"strings"
 	"testing"
 
@@ -281,5 +282,31 @@ func TestStaleSSOTokensRetried(t *testing.T) {
 	}
 	if err := bad.Connect(ctxT(t)); !errors.Is(err, msnp.ErrAuthentication) {
 		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+// TestSSOServicesUnreachable: a token service or address book that cannot
+// be reached is a network failure (retry later), not a wrong password.
+func TestSSOServicesUnreachable(t *testing.T) {
+	s := newServer(t)
+	s.AddAccount("alice@example.com", "pw", "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	for _, cfg := range []msnp.Config{
+		{Server: s.NSAddr(), RSTURL: dead + "/RST.srf", Protocols: []msnp.Protocol{msnp.MSNP18}},
+		{Server: s.NSAddr(), RSTURL: s.RSTURL(), SOAPBaseURL: dead, Protocols: []msnp.Protocol{msnp.MSNP18}},
+	} {
+		c, err := msnp.New(cfg, "alice@example.com", "pw", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Connect(ctxT(t))
+		if !errors.Is(err, msnp.ErrNetwork) || errors.Is(err, msnp.ErrAuthentication) {
+			t.Errorf("RST %s, SOAP %q: Connect = %v, want ErrNetwork", cfg.RSTURL, cfg.SOAPBaseURL, err)
+		}
 	}
 }
