@@ -19,7 +19,7 @@ import (
 
 const wait = 10 * time.Second
 
-var allVersions = []msnp.Protocol{msnp.MSNP8, msnp.MSNP9, msnp.MSNP10, msnp.MSNP11, msnp.MSNP12, msnp.MSNP13, msnp.MSNP14, msnp.MSNP15, msnp.MSNP18}
+var allVersions = []msnp.Protocol{msnp.MSNP8, msnp.MSNP9, msnp.MSNP10, msnp.MSNP11, msnp.MSNP12, msnp.MSNP13, msnp.MSNP14, msnp.MSNP15, msnp.MSNP16, msnp.MSNP17, msnp.MSNP18}
 
 // events collects a client's events so tests can await them in order.
 type events struct {

@@ -15,7 +15,7 @@ import (
 // address book's contacts; and what the switchboard code should call
 // itself.
 func TestSSOLoginShape(t *testing.T) {
-	forVersions(t, []msnp.Protocol{msnp.MSNP15, msnp.MSNP18}, func(t *testing.T, p msnp.Protocol) {
+	forVersions(t, []msnp.Protocol{msnp.MSNP15, msnp.MSNP16, msnp.MSNP18}, func(t *testing.T, p msnp.Protocol) {
 		s := newServer(t)
 		s.AddAccount("alice@example.com", "pw", "Alice")
 		s.AddAccount("bob@example.com", "pw", "Bob")
