@@ -28,6 +28,7 @@ type ContactPresence struct {
 	Status       Status
 	FriendlyName string
 	ClientID     uint32
+	ClientIDExt  uint32 // MSNP16+: the extended capabilities ("caps:ext")
 	MSNObject    string // XML, unescaped; "" when none
 	Initial      bool
 }

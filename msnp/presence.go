@@ -131,8 +131,9 @@ func (c *Client) RequestSwitchboard(ctx context.Context) (addr, cookie string, e
 	return r.Arg(2), r.Arg(4), nil
 }
 
-// parsePresence reads ILN trid status email friendly caps [msnobj] or
-// NLN status email friendly caps [msnobj] (MSNP8–13).
+// parsePresence reads ILN trid status email friendly caps[:ext] [msnobj]
+// or NLN status email friendly caps[:ext] [msnobj] (MSNP8–13, and later
+// ones once normalizePresence has made them look so).
 func parsePresence(cmd *Command) (ContactPresence, bool) {
 	args := cmd.Args
 	initial := cmd.Name == "ILN"
@@ -147,12 +148,12 @@ func parsePresence(cmd *Command) (ContactPresence, bool) {
 	}
 	p := ContactPresence{Status: Status(args[0]), Passport: Unescape(args[1]), FriendlyName: Unescape(args[2]), Initial: initial}
 	if len(args) > 3 {
-		caps := args[3]
-		if i := strings.IndexByte(caps, ':'); i >= 0 {
-			caps = caps[:i]
-		}
+		caps, ext, _ := strings.Cut(args[3], ":")
 		if n, err := strconv.ParseUint(caps, 10, 32); err == nil {
 			p.ClientID = uint32(n)
+		}
+		if n, err := strconv.ParseUint(ext, 10, 32); err == nil {
+			p.ClientIDExt = uint32(n)
 		}
 	}
 	if len(args) > 4 && args[4] != "0" {
