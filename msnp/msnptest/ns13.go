@@ -2,6 +2,7 @@ package msnptest
 
 import (
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -110,6 +111,8 @@ func (s *Server) endpoints(k string) []*nsConn {
 			out = append(out, c)
 		}
 	}
+	// A stable order, so UBX lists the endpoints the same way each time.
+	sort.Slice(out, func(i, j int) bool { return out[i].guid < out[j].guid })
 	return out
 }
 
