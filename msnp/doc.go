@@ -11,5 +11,6 @@
 // used alone.
 //
 // The dialects it speaks are those recorded in the revival servers'
-// transcripts: MSNP8 to MSNP12 over Tweener and MSNP15 to MSNP18 over SSO.
+// transcripts: MSNP8 to MSNP14 over Tweener (13 and 14 already keep the
+// list in the address book) and MSNP15 to MSNP18 over SSO; MSNP18 first.
 package msnp

@@ -42,9 +42,13 @@ func main() {
 	os.Exit(runContext(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: msncli --server HOST:PORT (--login-url URL | --nexus-url URL)
-              --passport P --password-file F [--protocol MSNP12] [--debug]
+const usage = `usage: msncli --server HOST:PORT [--login-url URL | --nexus-url URL]
+              [--rst-url URL [--soap-url URL] [--machine-guid GUID]]
+              --passport P --password-file F [--protocol MSNP18] [--debug]
               login | contacts | listen | status STATUS [PSM] | send TO TEXT
+
+  A login or nexus URL enables MSNP8–12 (Tweener), --rst-url MSNP15–18
+  (SSO); with both, MSNP18 is offered first and the server may pick less.
 
   login     log in and out; prints the session
   contacts  log in and print the contact list
@@ -70,7 +74,10 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	nexusURL := fs.String("nexus-url", "", "Passport nexus URL")
 	passport := fs.String("passport", "", "account")
 	pwFile := fs.String("password-file", "", "file holding the password")
-	proto := fs.String("protocol", "", "protocol version to offer first (MSNP8…MSNP12)")
+	rstURL := fs.String("rst-url", "", "SSO token service URL (…/RST.srf), for MSNP15–18")
+	soapURL := fs.String("soap-url", "", "base URL of the address-book and OIM services (default: the RST URL's host)")
+	machineGUID := fs.String("machine-guid", "", "this endpoint's machine GUID on MSNP16+ (default: a new one)")
+	proto := fs.String("protocol", "", "protocol version to offer first (MSNP8…MSNP18)")
 	debug := fs.Bool("debug", false, "print redacted protocol traces on stderr")
 	timeout := fs.Duration("timeout", 60*time.Second, "login timeout")
 	if err := fs.Parse(args); err != nil {
@@ -82,8 +89,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fs.Usage()
 		return exitUsage
 	}
-	if *server == "" || *passport == "" || *pwFile == "" || (*loginURL == "" && *nexusURL == "") {
-		return bad("--server, --passport, --password-file and a login or nexus URL are required")
+	if *server == "" || *passport == "" || *pwFile == "" || (*loginURL == "" && *nexusURL == "" && *rstURL == "") {
+		return bad("--server, --passport, --password-file and a login, nexus or RST URL are required")
 	}
 	if len(rest) == 0 {
 		return bad("missing command")
@@ -120,15 +127,22 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return bad(err.Error())
 	}
-	cfg := msnp.Config{Server: *server, LoginURL: *loginURL, NexusURL: *nexusURL}
+	cfg := msnp.Config{Server: *server, LoginURL: *loginURL, NexusURL: *nexusURL,
+		RSTURL: *rstURL, SOAPBaseURL: *soapURL, MachineGUID: *machineGUID}
 	if *proto != "" {
 		p, err := msnp.ParseProtocol(*proto)
 		if err != nil {
 			return bad(err.Error())
 		}
-		// Offer the chosen version, then the older ones as fallbacks.
+		tweener := *loginURL != "" || *nexusURL != ""
+		if (p >= msnp.MSNP15 && *rstURL == "") || (p < msnp.MSNP15 && !tweener) {
+			return bad(p.String() + " needs " + map[bool]string{true: "--rst-url", false: "a login or nexus URL"}[p >= msnp.MSNP15])
+		}
+		// Offer the chosen version, then the older ones the URLs given
+		// allow, as fallbacks.
+		cfg.Protocols = []msnp.Protocol{p}
 		for _, q := range msnp.SupportedProtocols() {
-			if q <= p {
+			if q < p && (q >= msnp.MSNP15 && *rstURL != "" || q < msnp.MSNP15 && tweener) {
 				cfg.Protocols = append(cfg.Protocols, q)
 			}
 		}
@@ -174,7 +188,11 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := c.Connect(lctx); err != nil {
 		return fail(stderr, out, err)
 	}
-	_ = out.Encode(map[string]any{"event": "LoggedIn", "passport": c.Passport(), "protocol": c.Protocol().String(), "friendly_name": c.FriendlyName()})
+	li := map[string]any{"event": "LoggedIn", "passport": c.Passport(), "protocol": c.Protocol().String(), "friendly_name": c.FriendlyName()}
+	if c.Protocol() >= msnp.MSNP16 {
+		li["machine_guid"] = c.MachineGUID()
+	}
+	_ = out.Encode(li)
 	switch cmd {
 	case "login":
 	case "contacts":

@@ -55,6 +55,49 @@ func TestLogin(t *testing.T) {
 	}
 }
 
+// TestLoginSSO: MSNP18 with --rst-url, the GUID given; MSNP15 without a
+// GUID; and a fallback to MSNP12 from a server without SSO.
+func TestLoginSSO(t *testing.T) {
+	s, args := setup(t, "pw")
+	sso := append(args, "--rst-url", s.RSTURL(), "--machine-guid", "f52973b6-c926-4bad-9ba8-7c1e840e4ab0")
+	for _, tc := range []struct {
+		proto, want, guid string
+	}{
+		{"", "MSNP18", "{F52973B6-C926-4BAD-9BA8-7C1E840E4AB0}"},
+		{"MSNP15", "MSNP15", ""},
+		{"MSNP14", "MSNP14", ""},
+		{"MSNP13", "MSNP13", ""},
+	} {
+		a := sso
+		if tc.proto != "" {
+			a = append(a, "--protocol", tc.proto)
+		}
+		var out, errb bytes.Buffer
+		if code := run(append(a, "contacts"), &out, &errb); code != exitOK {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		ms := lines(t, out.String())
+		if ms[0]["event"] != "LoggedIn" || ms[0]["protocol"] != tc.want || (tc.guid != "" && ms[0]["machine_guid"] != tc.guid) || ms[0]["friendly_name"] != "Alice" {
+			t.Errorf("first line %v", ms[0])
+		}
+		if ms[1]["event"] != "Contact" || ms[1]["passport"] != "bob@example.com" || ms[1]["lists"] != float64(11) {
+			t.Errorf("contact line %v", ms[1])
+		}
+	}
+	s.SetVersions(8, 9, 10, 11, 12)
+	var out, errb bytes.Buffer
+	if code := run(append(sso, "login"), &out, &errb); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if ms := lines(t, out.String()); ms[0]["protocol"] != "MSNP12" {
+		t.Errorf("fallback: %v", ms[0])
+	}
+	errb.Reset()
+	if code := run(append(args, "--protocol", "MSNP18", "login"), &out, &errb); code != exitUsage {
+		t.Errorf("MSNP18 without --rst-url: exit %d", code)
+	}
+}
+
 func TestContacts(t *testing.T) {
 	_, args := setup(t, "pw")
 	var out, errb bytes.Buffer
