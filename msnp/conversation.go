@@ -585,7 +585,7 @@ func (cv *Conversation) open(ctx context.Context) (*sbSession, error) {
 		return nil, err
 	}
 	s := c.newSession()
-	sb, err := DialSwitchboard(ctx, addr, c.passport, cookie, &SwitchboardOptions{Handler: s.handle})
+	sb, err := DialSwitchboard(ctx, addr, c.EndpointID(), cookie, &SwitchboardOptions{Handler: s.handle})
 	if err != nil {
 		return nil, err
 	}
@@ -1001,7 +1001,7 @@ func (c *Client) answerInvites(inviter string) {
 func (c *Client) answerOne(inv SwitchboardInvite) {
 	s := c.newSession()
 	ctx, cancel := context.WithTimeout(context.Background(), orDuration(c.cfg.SwitchboardTimeout, 30*time.Second))
-	sb, err := AnswerSwitchboard(ctx, inv.Addr, c.passport, inv.Cookie, inv.SessionID, &SwitchboardOptions{Handler: s.handle})
+	sb, err := AnswerSwitchboard(ctx, inv.Addr, c.EndpointID(), inv.Cookie, inv.SessionID, &SwitchboardOptions{Handler: s.handle})
 	cancel()
 	if err != nil {
 		c.log.Debug().Err(err).Str("inviter", inv.Inviter).Msg("answering an invitation failed")
