@@ -32,7 +32,7 @@
 // verbatim, ACKing unconditionally as Escargot does. Its fault hooks:
 // SetSBIdleTimeout, DropSwitchboards, DropNextMessage, NAKNext, RefuseCAL;
 // inspection: Delivered, WaitDelivered, SBReceived, SBParticipants,
-// WaitSBParticipants, SwitchboardsOpened.
+// WaitSBParticipants, WaitSBSessions, SwitchboardsOpened.
 //
 // Not modelled yet: contact groups, phone numbers, address-book
 // notifications, UUM delivery to an online recipient (UBM), circles, and
