@@ -27,3 +27,9 @@ check:
 # config writes config.yaml from the example, if there is none yet.
 config:
 	$(GO) run ./cmd/msnbridge -e $(CONFIG)
+
+# Long-running fault-injection soak (not part of make test):
+# SOAK_USERS=3 SOAK_DURATION=1m make soak
+.PHONY: soak
+soak:
+	./scripts/soak.sh
