@@ -29,7 +29,9 @@
 //
 // The switchboard (SBAddr, handed out by XFR SB and RNG) opens sessions
 // with USR, joins them with ANS, rings contacts with CAL and relays MSG
-// verbatim, ACKing unconditionally as Escargot does. Its fault hooks:
+// verbatim, ACKing unconditionally as Escargot does. On MSNP16+ it deals
+// in endpoints ("email;{guid}" in USR, ANS, IRO, JOI and BYE) and rings
+// every endpoint of the invitee. Its fault hooks:
 // SetSBIdleTimeout, DropSwitchboards, DropNextMessage, NAKNext, RefuseCAL;
 // inspection: Delivered, WaitDelivered, SBReceived, SBParticipants,
 // WaitSBParticipants, WaitSBSessions, SwitchboardsOpened.

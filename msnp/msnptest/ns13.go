@@ -26,12 +26,15 @@ func (c *nsConn) who(email string) []string {
 
 // capsFor formats a client id for this session: "caps:ext" on 16+, the
 // plain word below.
-func (c *nsConn) capsFor(caps string) string {
+func (c *nsConn) capsFor(caps string) string { return capsForDialect(caps, c.dialect) }
+
+// capsForDialect formats a client id for a connection speaking dialect.
+func capsForDialect(caps string, dialect int) string {
 	if caps == "" {
 		caps = "0"
 	}
 	base, ext, hasExt := strings.Cut(caps, ":")
-	if c.dialect >= 16 {
+	if dialect >= 16 {
 		if !hasExt {
 			ext = "0"
 		}

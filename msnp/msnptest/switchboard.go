@@ -16,6 +16,9 @@ import (
 // live 120 s; USR opens a session, ANS joins one, CAL rings a contact over
 // the notification server, MSG is relayed verbatim and ACKed
 // unconditionally, OUT and dropped connections become BYE for the others.
+// On MSNP16+ (sso_msnp18.txt) USR and ANS name an endpoint, "email;{guid}",
+// and IRO, JOI and BYE list each endpoint ("email;{guid}") as well as the
+// account itself (the bare "email").
 
 // sbAuthTimeout is how long a switchboard connection may stay
 // unauthenticated, as on Escargot.
@@ -66,6 +69,7 @@ type sbConn struct {
 	flushing bool // closeAfterFlush queued the end: the writer closes
 	acct     *account
 	dialect  int
+	guid     string // MSNP16+: the endpoint's machine GUID, lower case, no braces
 	sess     *sbSession
 }
 
@@ -249,8 +253,14 @@ func (c *sbConn) leave() {
 		}
 	}
 	if !ss.ended {
+		last := !ss.has(c.acct)
 		for _, m := range ss.members {
-			m.send("BYE", c.acct.email)
+			if m.dialect >= 16 && c.guid != "" {
+				m.send("BYE", c.acct.email+";{"+c.guid+"}")
+			}
+			if last {
+				m.send("BYE", c.acct.email)
+			}
 		}
 	}
 	if len(ss.members) == 0 {
@@ -269,13 +279,39 @@ func (s *Server) endSession(ss *sbSession) {
 	}
 }
 
-// caps is the client id a participant shows in IRO and JOI on MSNP12: its
-// notification session's, "0" without one.
-func (s *Server) sbCaps(a *account) string {
-	if ns := s.sessions[key(a.email)]; ns != nil && ns.caps != "" {
-		return ns.caps
+// has reports whether one of a's endpoints is in the session.
+func (ss *sbSession) has(a *account) bool {
+	for _, m := range ss.members {
+		if m.acct == a {
+			return true
+		}
 	}
-	return "0"
+	return false
+}
+
+// sbCaps is the client id a participant shows in IRO and JOI on MSNP12+,
+// formatted for a connection speaking dialect: its notification
+// session's, "0" without one.
+func (s *Server) sbCaps(a *account, dialect int) string {
+	caps := ""
+	if ns := s.sessions[key(a.email)]; ns != nil {
+		caps = ns.caps
+	}
+	return capsForDialect(caps, dialect)
+}
+
+// sbEndpoint splits USR's and ANS's "email;{guid}" (MSNP16+) into the
+// passport and the lower-cased GUID without braces. ok is false for a
+// malformed GUID or a GUID below MSNP16.
+func sbEndpoint(arg string, dialect int) (email, guid string, ok bool) {
+	email, g, has := strings.Cut(arg, ";")
+	if !has {
+		return email, "", true
+	}
+	if dialect < 16 || len(g) != 38 || g[0] != '{' || g[37] != '}' || !guidRE.MatchString(g[1:37]) {
+		return email, "", false
+	}
+	return email, strings.ToLower(g[1:37]), true
 }
 
 // handle dispatches one command. Called with s.mu held.
@@ -328,62 +364,105 @@ func (s *Server) ticket(cookie, passport, session string) (sbTicket, bool) {
 	return t, true
 }
 
-func (c *sbConn) usr(trid, email, cookie string) {
+// usr opens a session. who is "email", or "email;{guid}" on MSNP16+, which
+// the answer echoes as given.
+func (c *sbConn) usr(trid, who, cookie string) {
 	s := c.s
 	if c.acct != nil {
 		c.closeAfterFlush()
 		return
 	}
+	email, _, _ := strings.Cut(who, ";")
 	t, ok := s.ticket(cookie, email, "")
 	a := s.accounts[key(email)]
-	if !ok || a == nil {
+	_, guid, okEP := sbEndpoint(who, t.dialect)
+	if !ok || a == nil || !okEP {
 		c.send("911", trid)
 		c.closeAfterFlush()
 		return
 	}
 	c.conn.SetReadDeadline(time.Time{})
-	c.acct, c.dialect = a, t.dialect
+	c.acct, c.dialect, c.guid = a, t.dialect, guid
 	ss := &sbSession{id: newToken(31), last: time.Now()}
 	s.sb.sessions[ss.id] = ss
 	s.sb.opened++
 	s.armIdle(ss)
 	c.sess = ss
 	ss.members = append(ss.members, c)
-	c.send("USR", trid, "OK", a.email, esc(a.name))
+	if guid == "" {
+		who = a.email
+	}
+	c.send("USR", trid, "OK", esc(who), esc(a.name))
 	s.notifyChanged()
 }
 
-func (c *sbConn) ans(trid, email, cookie, session string) {
+// roster is what a connection speaking dialect is told of the participants
+// (IRO) or of one joining (JOI): on MSNP16+ each endpoint, "email;{guid}",
+// and after an account's last endpoint the account itself, the bare
+// "email"; below 16 each account once.
+func (s *Server) roster(members []*sbConn, dialect int) [][]string {
+	var out [][]string
+	for i, m := range members {
+		if dialect >= 16 && m.guid != "" {
+			out = append(out, s.rosterEntry(m.acct, m.acct.email+";{"+m.guid+"}", dialect))
+		}
+		last := true
+		for _, o := range members[i+1:] {
+			last = last && o.acct != m.acct
+		}
+		if last {
+			out = append(out, s.rosterEntry(m.acct, m.acct.email, dialect))
+		}
+	}
+	return out
+}
+
+func (s *Server) rosterEntry(a *account, who string, dialect int) []string {
+	e := []string{who, esc(a.name)}
+	if dialect >= 12 {
+		e = append(e, s.sbCaps(a, dialect))
+	}
+	return e
+}
+
+// ans joins a session. who is "email", or "email;{guid}" on MSNP16+.
+func (c *sbConn) ans(trid, who, cookie, session string) {
 	s := c.s
 	if c.acct != nil {
 		c.closeAfterFlush()
 		return
 	}
+	email, _, _ := strings.Cut(who, ";")
 	t, ok := s.ticket(cookie, email, session)
 	a := s.accounts[key(email)]
 	ss := s.sb.sessions[session]
-	if !ok || a == nil || ss == nil || ss.ended {
+	_, guid, okEP := sbEndpoint(who, t.dialect)
+	if !ok || a == nil || ss == nil || ss.ended || !okEP {
 		c.send("911", trid)
 		c.closeAfterFlush()
 		return
 	}
 	c.conn.SetReadDeadline(time.Time{})
-	c.acct, c.dialect = a, t.dialect
-	n := strconv.Itoa(len(ss.members))
-	for i, m := range ss.members {
-		parts := []string{"IRO", trid, strconv.Itoa(i + 1), n, m.acct.email, esc(m.acct.name)}
-		if c.dialect >= 12 {
-			parts = append(parts, s.sbCaps(m.acct))
-		}
-		c.send(parts...)
+	c.acct, c.dialect, c.guid = a, t.dialect, guid
+	iro := s.roster(ss.members, c.dialect)
+	n := strconv.Itoa(len(iro))
+	for i, e := range iro {
+		c.send(append([]string{"IRO", trid, strconv.Itoa(i + 1), n}, e...)...)
 	}
 	c.send("ANS", trid, "OK")
+	first := !ss.has(a)
 	for _, m := range ss.members {
-		parts := []string{"JOI", a.email, esc(a.name)}
-		if m.dialect >= 12 {
-			parts = append(parts, s.sbCaps(a))
+		for _, e := range s.roster([]*sbConn{c}, m.dialect) {
+			if e[0] == a.email && !first {
+				continue // the account itself joined before
+			}
+			m.send(append([]string{"JOI"}, e...)...)
 		}
-		m.send(parts...)
+	}
+	if first && c.guid != "" {
+		// Escargot tells an MSNP16+ endpoint that its own account joined
+		// (sso_msnp18.txt: B's "JOI bob@example.com" after ANS OK).
+		c.send(append([]string{"JOI"}, s.rosterEntry(a, a.email, c.dialect)...)...)
 	}
 	ss.members = append(ss.members, c)
 	ss.last = time.Now()
@@ -418,9 +497,21 @@ func (c *sbConn) cal(trid, email string) {
 	}
 	ss := c.sess
 	c.send("CAL", trid, "RINGING", ss.id)
-	cookie := newToken(20)
-	s.sbTickets[cookie] = sbTicket{passport: b.email, dialect: ns.dialect, expires: time.Now().Add(sbTicketLife), session: ss.id}
-	ns.send("RNG", ss.id, s.sbAddr, "CKI", cookie, c.acct.email, esc(c.acct.name))
+	// Every endpoint of the invitee is rung, each with its own cookie
+	// (MSNP16+ MPOP; below 16 there is only one). MSNP13+ add the
+	// Passport domain, 14+ the "direct TCP allowed" flag, as XFR does.
+	for _, ep := range s.endpoints(key(b.email)) {
+		cookie := newToken(20)
+		s.sbTickets[cookie] = sbTicket{passport: b.email, dialect: ep.dialect, expires: time.Now().Add(sbTicketLife), session: ss.id}
+		parts := []string{"RNG", ss.id, s.sbAddr, "CKI", cookie, c.acct.email, esc(c.acct.name)}
+		switch {
+		case ep.dialect >= 14:
+			parts = append(parts, "U", "messenger.hotmail.com", "1")
+		case ep.dialect >= 13:
+			parts = append(parts, "U", "messenger.hotmail.com")
+		}
+		ep.send(parts...)
+	}
 }
 
 func (c *sbConn) msg(trid, ack string, payload []byte) {

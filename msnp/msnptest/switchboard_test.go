@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msnbridge/msnbridge/msnp"
 	"github.com/msnbridge/msnbridge/msnp/msnptest"
 )
 
@@ -253,4 +254,110 @@ func FuzzSBInput(f *testing.F) {
 		x.conn.Close()
 		a.conn.Close()
 	})
+}
+
+// login18 signs email in on MSNP18 as the endpoint guid and sets it online.
+func login18(t *testing.T, s *msnptest.Server, email, guid string) *testClient {
+	t.Helper()
+	tokens, err := ssoTokens(t, s, email, pwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, nonce := ssoLogin(t, s, email, 18)
+	ticket, mbi, err := msnp.SSOLoginArgs(tokens, nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := c.send("USR", "SSO", "S", ticket, mbi, guid)
+	c.expect("USR " + tr + " OK " + email + " 1 0")
+	tr = c.send("CHG", "NLN", "2788999212:48", "0")
+	c.until("CHG " + tr + " NLN ")
+	return c
+}
+
+// TestSwitchboardEndpoints: on MSNP16+ the switchboard deals in endpoints
+// (FACTS.md §6, sso_msnp18.txt): every endpoint of the invitee is rung,
+// IRO and JOI list "email;{guid}" and the bare account, and the bare BYE
+// comes only when the account's last endpoint leaves.
+func TestSwitchboardEndpoints(t *testing.T) {
+	const (
+		ga  = "{F52973B6-C926-4BAD-9BA8-7C1E840E4AB0}"
+		gb1 = "{0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D}"
+		gb2 = "{22222222-2222-4222-8222-222222222222}"
+	)
+	lower := func(g string) string { return strings.ToLower(g) }
+	s := newServer(t)
+	a := login18(t, s, alice, ga)
+	b1 := login18(t, s, bob, gb1)
+	b2 := login18(t, s, bob, gb2)
+
+	tr := a.send("XFR", "SB")
+	f := strings.Fields(a.until("XFR " + tr + " SB "))
+	bad := dialAddr(t, s.SBAddr(), "bad")
+	bad.send("USR", alice+";{not-a-guid}", f[5])
+	bad.expect("911 1")
+	bad.expectClosed()
+	tr = a.send("XFR", "SB")
+	f = strings.Fields(a.until("XFR " + tr + " SB "))
+	asb := dialAddr(t, s.SBAddr(), alice+"/SB")
+	asb.send("USR", alice+";"+ga, f[5])
+	asb.expect("USR 1 OK " + alice + ";" + ga + " " + alice)
+
+	tr = asb.send("CAL", bob)
+	session := strings.Fields(asb.expectPrefix("CAL " + tr + " RINGING ").String())[3]
+	const caps = "2788999212:48"
+	var sbs []*testClient
+	for i, ep := range []struct {
+		ns   *testClient
+		guid string
+	}{{b1, gb1}, {b2, gb2}} {
+		r := strings.Fields(ep.ns.until("RNG "))
+		if len(r) != 10 || r[1] != session || r[7] != "U" || r[8] != "messenger.hotmail.com" || r[9] != "1" {
+			t.Fatalf("endpoint %d: RNG %q", i+1, ep.ns.last)
+		}
+		in := dialAddr(t, s.SBAddr(), bob+"/SB"+strconv.Itoa(i+1))
+		in.send("ANS", bob+";"+ep.guid, r[4], session)
+		sbs = append(sbs, in)
+	}
+	// The first endpoint: alice's endpoint and account, then its own
+	// account's JOI; alice hears of the endpoint and the account.
+	b1sb := sbs[0]
+	b1sb.expect("IRO 1 1 2 " + alice + ";" + lower(ga) + " " + alice + " " + caps)
+	b1sb.expect("IRO 1 2 2 " + alice + " " + alice + " " + caps)
+	b1sb.expect("ANS 1 OK")
+	b1sb.expect("JOI " + bob + " " + bob + " " + caps)
+	asb.expect("JOI " + bob + ";" + lower(gb1) + " " + bob + " " + caps)
+	asb.expect("JOI " + bob + " " + bob + " " + caps)
+	// The second: bob's account is already there; only the endpoint joins.
+	b2sb := sbs[1]
+	b2sb.expect("IRO 1 1 4 " + alice + ";" + lower(ga) + " " + alice + " " + caps)
+	b2sb.expect("IRO 1 2 4 " + alice + " " + alice + " " + caps)
+	b2sb.expect("IRO 1 3 4 " + bob + ";" + lower(gb1) + " " + bob + " " + caps)
+	b2sb.expect("IRO 1 4 4 " + bob + " " + bob + " " + caps)
+	b2sb.expect("ANS 1 OK")
+	asb.expect("JOI " + bob + ";" + lower(gb2) + " " + bob + " " + caps)
+	b1sb.expect("JOI " + bob + ";" + lower(gb2) + " " + bob + " " + caps)
+
+	// One of bob's endpoints leaves: only it goes. The last one takes the
+	// account with it.
+	b1sb.send("OUT")
+	b1sb.expectClosed()
+	asb.expect("BYE " + bob + ";" + lower(gb1))
+	b2sb.expect("BYE " + bob + ";" + lower(gb1))
+	b2sb.send("OUT")
+	b2sb.expectClosed()
+	asb.expect("BYE " + bob + ";" + lower(gb2))
+	asb.expect("BYE " + bob)
+}
+
+// TestSwitchboardGUIDBelow16: "email;{guid}" is an MSNP16+ form; an older
+// dialect's USR with it is refused.
+func TestSwitchboardGUIDBelow16(t *testing.T) {
+	s, a, _ := sbWorld(t, 12)
+	tr := a.send("XFR", "SB")
+	f := strings.Fields(a.until("XFR " + tr + " SB "))
+	sb := dialAddr(t, s.SBAddr(), "old")
+	sb.send("USR", alice+";{F52973B6-C926-4BAD-9BA8-7C1E840E4AB0}", f[5])
+	sb.expect("911 1")
+	sb.expectClosed()
 }

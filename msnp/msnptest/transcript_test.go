@@ -16,8 +16,9 @@ import (
 )
 
 // The transcripts are recordings of real sessions against Escargot. The
-// conformance tests replay each Tweener scenario's notification-server part
-// against msnptest and compare what the server says with what Escargot said.
+// conformance tests replay each scenario, notification server and
+// switchboard, against msnptest and compare what the server says with what
+// Escargot said.
 
 // transcriptDir finds shared/msnp/transcripts beside one of the working
 // directory's ancestors: /work/shared beside /work/wt/..., or, in CI, the
@@ -143,6 +144,8 @@ var (
 		repl string
 	}{
 		{regexp.MustCompile(`^(XFR \d+ SB) \S+ CKI \S+`), "$1 <addr> CKI <cookie>"},
+		{regexp.MustCompile(`^RNG \S+ \S+ CKI \S+`), "RNG <session> <addr> CKI <cookie>"},
+		{regexp.MustCompile(`^(CAL \d+ RINGING) \S+$`), "$1 <session>"},
 		{regexp.MustCompile(`^(USR \d+ SSO S MBI_KEY_OLD) \S+$`), "$1 <nonce>"},
 		{regexp.MustCompile(` C=[0-9a-fA-F-]{36}`), " C=<guid>"},
 	}
@@ -186,6 +189,16 @@ var (
 	presence = regexp.MustCompile(`^(NLN|UBX|FLN|ILN) `)
 )
 
+// The switchboard's cookies and session ids, which the replay takes from
+// what this server handed out.
+var (
+	xfrSB  = regexp.MustCompile(`^XFR \d+ SB (\S+) CKI (\S+)`)
+	rngRE  = regexp.MustCompile(`^RNG (\S+) (\S+) CKI (\S+) `)
+	sbUSR  = regexp.MustCompile(`^(USR \d+ \S+) \S+$`)
+	sbANS  = regexp.MustCompile(`^(ANS \d+ \S+) \S+ \S+$`)
+	ringRE = regexp.MustCompile(`^CAL \d+ RINGING (\S+)$`)
+)
+
 // presenceQueue holds, per connection, presence lines read ahead of the
 // line a lenient replay waited for, and those already matched. Escargot
 // batches presence notifications every 0.2 s, which reorders them against
@@ -197,9 +210,11 @@ type presenceQueue struct {
 	matched map[string]bool
 }
 
-// replay runs a transcript's notification-server scenario against a fresh
-// server. Switchboard lines are skipped (the switchboard is not part of
-// msnptest yet), and so is the RNG that the switchboard's CAL causes.
+// replay runs a transcript's scenario, notification server and
+// switchboard, against a fresh server. Tweener and SSO logins are redone
+// with this server's tokens; the switchboard's cookies and session ids are
+// taken from what this server handed out (XFR, RNG) and checked to agree
+// with each other (CAL's RINGING and the RNG name the same session).
 func replay(t *testing.T, name string) {
 	evs := parseTranscript(t, name)
 	s := msnptest.NewServer()
@@ -216,12 +231,15 @@ func replay(t *testing.T, name string) {
 	conns := map[string]*testClient{}
 	emails := map[string]string{} // connection → passport from USR I
 	tokens := map[string]string{} // passport → token from /login
-	compared := 0
+	compared, sbCompared := 0, 0
+	person := func(who string) string { p, _, _ := strings.Cut(who, "/"); return p }
+	xfrAddr := ""                    // the switchboard address XFR handed out
+	xfrCookie := map[string]string{} // person → cookie from their XFR SB
+	rng := map[string][]string{}     // person → session, cookie from their RNG
+	ringing := ""                    // session id from the last CAL RINGING
 	for _, ev := range evs {
 		where := fmt.Sprintf("%s:%d", name, ev.lineNo)
-		if strings.HasSuffix(ev.who, "/SB") {
-			continue
-		}
+		sb := strings.HasSuffix(ev.who, "/SB")
 		if ev.who == "HTTP" {
 			switch {
 			case strings.HasPrefix(ev.text, "GET /rdr/pprdr.asp"):
@@ -259,18 +277,24 @@ func replay(t *testing.T, name string) {
 		switch ev.dir {
 		case "--":
 			switch {
+			case strings.HasPrefix(ev.text, "connected to") && sb:
+				if xfrAddr == "" || xfrAddr != s.SBAddr() {
+					t.Fatalf("%s: XFR handed out %q, the switchboard is at %q", where, xfrAddr, s.SBAddr())
+				}
+				conns[ev.who] = dialAddr(t, s.SBAddr(), ev.who)
 			case strings.HasPrefix(ev.text, "connected to"):
 				conns[ev.who] = dialNS(t, s, ev.who)
 			case ev.text == "connection closed by server":
 				// Escargot's FLN for a contact who logged out a moment
-				// earlier can race with this client's own OUT; the
-				// transcripts caught the close first.
+				// earlier can race with this client's own OUT on the
+				// notification server; the transcripts caught the close
+				// first. The switchboard has nothing to race with.
 				for {
 					cmd, err := c.readRaw()
 					if err != nil {
 						break
 					}
-					if cmd.Name != "FLN" && !(lenient && presence.MatchString(c.last)) {
+					if sb || (cmd.Name != "FLN" && !(lenient && presence.MatchString(c.last))) {
 						t.Fatalf("%s: %s: got %q, want the connection closed", where, ev.who, c.last)
 					}
 				}
@@ -301,24 +325,36 @@ func replay(t *testing.T, name string) {
 				}
 				line = m[1] + " " + ticket + " " + mbi + m[2]
 			}
-			if ev.hasPay {
-				if _, err := c.conn.Write(append([]byte(line+"\r\n"), ev.payload...)); err != nil {
-					t.Fatalf("%s: write: %v", where, err)
+			if m := sbUSR.FindStringSubmatch(line); sb && m != nil {
+				cookie := xfrCookie[person(ev.who)]
+				if cookie == "" {
+					t.Fatalf("%s: USR without an XFR SB", where)
 				}
+				line = m[1] + " " + cookie
+			}
+			if m := sbANS.FindStringSubmatch(line); sb && m != nil {
+				r := rng[person(ev.who)]
+				if r == nil {
+					t.Fatalf("%s: ANS without an RNG", where)
+				}
+				line = m[1] + " " + r[1] + " " + r[0]
+			}
+			if ev.hasPay {
+				c.sendRaw(append([]byte(line+"\r\n"), ev.payload...))
 				continue
 			}
 			c.sendLine(line)
 		case "<<<":
-			if strings.HasPrefix(ev.text, "RNG ") {
-				continue // caused by the switchboard's CAL
-			}
+			// Presence is batched on Escargot's notification server only;
+			// the switchboard's lines are compared strictly in order.
+			loose := lenient && !sb
 			wantLine, wantPay := normalise(ev.text, ev.payload)
 			q := queues[ev.who]
 			if q == nil {
 				q = &presenceQueue{matched: map[string]bool{}}
 				queues[ev.who] = q
 			}
-			if lenient && presence.MatchString(wantLine) {
+			if loose && presence.MatchString(wantLine) {
 				if q.take(wantLine, wantPay) || q.matched[wantLine+"\x00"+wantPay] {
 					q.matched[wantLine+"\x00"+wantPay] = true
 					compared++
@@ -334,13 +370,25 @@ func replay(t *testing.T, name string) {
 				if m := nonceRE.FindStringSubmatch(c.last); m != nil {
 					nonces[ev.who] = m[2]
 				}
+				if m := xfrSB.FindStringSubmatch(c.last); m != nil {
+					xfrAddr, xfrCookie[person(ev.who)] = m[1], m[2]
+				}
+				if m := ringRE.FindStringSubmatch(c.last); m != nil && sb {
+					ringing = m[1]
+				}
+				if m := rngRE.FindStringSubmatch(c.last); m != nil {
+					if m[1] != ringing || m[2] != s.SBAddr() {
+						t.Fatalf("%s: RNG %q after RINGING %q", where, c.last, ringing)
+					}
+					rng[person(ev.who)] = []string{m[1], m[3]}
+				}
 				gotLine, gotPay = normalise(c.last, cmd.Payload)
-				if !lenient || !presence.MatchString(gotLine) || (gotLine == wantLine && strings.HasPrefix(gotPay, wantPay)) {
+				if !loose || !presence.MatchString(gotLine) || (gotLine == wantLine && strings.HasPrefix(gotPay, wantPay)) {
 					break
 				}
 				q.ahead = append(q.ahead, gotLine+"\x00"+gotPay)
 			}
-			if lenient && presence.MatchString(wantLine) {
+			if loose && presence.MatchString(wantLine) {
 				q.matched[wantLine+"\x00"+wantPay] = true
 			}
 			if gotLine != wantLine {
@@ -357,18 +405,22 @@ func replay(t *testing.T, name string) {
 				t.Fatalf("%s: %s: payload of %q:\n got  %q\n want %q", where, ev.who, ev.text, gotPay, wantPay)
 			}
 			compared++
+			if sb {
+				sbCompared++
+			}
 		}
 	}
-	if compared < 20 {
-		t.Fatalf("%s: only %d server lines compared", name, compared)
+	if compared < 20 || sbCompared < 5 {
+		t.Fatalf("%s: only %d server lines compared, %d of them the switchboard's", name, compared, sbCompared)
 	}
-	t.Logf("%s: %d server lines matched", name, compared)
+	t.Logf("%s: %d server lines matched, %d of them the switchboard's", name, compared, sbCompared)
 }
 
 func TestTranscriptTWNMSNP8(t *testing.T)  { replay(t, "twn_msnp8.txt") }
 func TestTranscriptTWNMSNP11(t *testing.T) { replay(t, "twn_msnp11.txt") }
 func TestTranscriptTWNMSNP12(t *testing.T) { replay(t, "twn_msnp12.txt") }
 func TestTranscriptTWNMSNP13(t *testing.T) { replay(t, "twn_msnp13.txt") }
+func TestTranscriptTWNMSNP14(t *testing.T) { replay(t, "twn_msnp14.txt") }
 func TestTranscriptSSOMSNP15(t *testing.T) { replay(t, "sso_msnp15.txt") }
 func TestTranscriptSSOMSNP18(t *testing.T) { replay(t, "sso_msnp18.txt") }
 
@@ -438,7 +490,6 @@ func checkABCH(t *testing.T, where string, s *msnptest.Server, tokens map[string
 	}
 	t.Fatalf("%s: %s: no session's answer names %v", where, method, want)
 }
-func TestTranscriptTWNMSNP14(t *testing.T) { replay(t, "twn_msnp14.txt") }
 
 func TestPyBytes(t *testing.T) {
 	got, err := pyBytes(`b'a\r\n\\\'\x41"'`)
