@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestMessagingBothWays(t *testing.T) { testMessagingBothWays(t, msnp.MSNP12) }
+func TestMessagingBothWays(t *testing.T) { forProtocols(t, testMessagingBothWays) }
 
 func testMessagingBothWays(t *testing.T, proto msnp.Protocol) {
 	e := newEnvProto(t, proto)
@@ -167,7 +168,7 @@ func TestMessageToOfflineContactFails(t *testing.T) {
 	}
 }
 
-func TestGroupConversation(t *testing.T) { testGroupConversation(t, msnp.MSNP12) }
+func TestGroupConversation(t *testing.T) { forProtocols(t, testGroupConversation) }
 
 func testGroupConversation(t *testing.T, proto msnp.Protocol) {
 	e := newEnvProto(t, proto)
@@ -230,5 +231,66 @@ func testGroupConversation(t *testing.T, proto msnp.Protocol) {
 			return false
 		}
 		return has(&bobRec) && has(&carolRec)
+	})
+}
+
+func TestOfflineMessagesBothWays(t *testing.T) {
+	e := newEnvProto(t, msnp.MSNP18)
+	e.srv.AddAccount("carol@example.com", "carolpw", "Carol")
+	e.srv.AddContact("alice@example.com", "carol@example.com")
+	ctx := context.Background()
+
+	// Bob writes while alice's bridge is not signed in...
+	bob := e.bob(t, nil)
+	if err := bob.SendOfflineMessage(ctx, "alice@example.com", "while you were away"); err != nil {
+		t.Fatal(err)
+	}
+	// ...and it reaches her portal when she signs in.
+	e.login(t)
+	m := e.fe.waitFor(t, "the offline message", func(ev bridge.Event) bool {
+		m, ok := ev.(bridge.Message)
+		return ok && m.Text.Body == "while you were away"
+	}).(bridge.Message)
+	direct, _ := e.b.DirectPortal(ctx, e.user, "bob@example.com")
+	if m.Sender != "bob@example.com" || m.Portal != direct.ID {
+		t.Fatalf("offline message %+v", m)
+	}
+
+	// Alice writes to carol, who is offline: left as an offline message.
+	p, err := e.b.DirectPortal(ctx, e.user, "carol@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.b.SendMessage(ctx, e.user, p.ID, bridge.OutgoingMessage{FrontendID: "$oim", Text: bridge.Text{Body: "see you later"}}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.fe.waitFor(t, "the delivery result", func(ev bridge.Event) bool {
+		d, ok := ev.(bridge.DeliveryResult)
+		return ok && d.FrontendID == "$oim"
+	}).(bridge.DeliveryResult)
+	if d.Err != nil {
+		t.Fatalf("offline message to carol failed: %v", d.Err)
+	}
+	e.fe.waitFor(t, "the offline notice", func(ev bridge.Event) bool {
+		n, ok := ev.(bridge.Notice)
+		return ok && n.Portal == p.ID && strings.Contains(n.Text, "offline message")
+	})
+	var carolRec recorder
+	carol, err := msnp.New(e.peerConfig(), "carol@example.com", "carolpw", carolRec.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := carol.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer carol.Close()
+	if err := carol.SetStatus(ctx, msnp.StatusOnline); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "carol receiving the offline message", func() bool {
+		return carolRec.find(func(ev msnp.Event) bool {
+			o, ok := ev.(msnp.OfflineMessage)
+			return ok && o.Text == "see you later" && o.From == "alice@example.com"
+		}) != nil
 	})
 }
