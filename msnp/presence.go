@@ -127,7 +127,7 @@ func parsePresence(cmd *Command) (ContactPresence, bool) {
 	if len(args) < 3 || !strings.Contains(args[1], "@") {
 		return ContactPresence{}, false
 	}
-	p := ContactPresence{Status: Status(args[0]), Passport: Unescape(args[1]), FriendlyName: Unescape(args[2]), Initial: initial}
+	p := ContactPresence{Status: internStatus(args[0]), Passport: Unescape(args[1]), FriendlyName: Unescape(args[2]), Initial: initial}
 	if len(args) > 3 {
 		caps := args[3]
 		if i := strings.IndexByte(caps, ':'); i >= 0 {
@@ -145,6 +145,22 @@ func parsePresence(cmd *Command) (ContactPresence, bool) {
 	}
 	return p, true
 }
+
+// internStatus returns the package's constant for a known status, so that
+// a contact's status does not keep the whole presence line it came from
+// alive (a string sliced from the line holds all of it).
+func internStatus(s string) Status {
+	// Returning the switch's operand would hand back the line's substring:
+	// each case returns its constant.
+	for _, st := range knownStatuses {
+		if string(st) == s {
+			return st
+		}
+	}
+	return Status(strings.Clone(s))
+}
+
+var knownStatuses = [...]Status{StatusOnline, StatusBusy, StatusIdle, StatusBeRightBack, StatusAway, StatusOnThePhone, StatusOutToLunch, StatusHidden, StatusOffline}
 
 // ubxData is the UBX payload. Escargot writes entities numerically
 // (&#x26;), which encoding/xml decodes.
