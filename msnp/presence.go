@@ -150,8 +150,8 @@ func parsePresence(cmd *Command) (ContactPresence, bool) {
 // a contact's status does not keep the whole presence line it came from
 // alive (a string sliced from the line holds all of it).
 func internStatus(s string) Status {
-	// Returning the switch's operand would hand back the line's substring:
-	// each case returns its constant.
+	// Returning s converted would hand back the line's substring: the
+	// table's value is the package constant.
 	for _, st := range knownStatuses {
 		if string(st) == s {
 			return st
