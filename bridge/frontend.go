@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -191,6 +192,12 @@ func (Membership) isEvent()       {}
 func (DeliveryResult) isEvent()   {}
 func (LoginStateChange) isEvent() {}
 func (Notice) isEvent()           {}
+
+// ErrUndeliverable is wrapped by a Frontend.Deliver error that retrying will
+// not cure (the portal's room is gone, the event makes no sense to the
+// frontend). The core drops such an event, logging why, instead of holding
+// up the user's queue behind it.
+var ErrUndeliverable = errors.New("event cannot be delivered")
 
 // Frontend is implemented by matrix/ and xmpp/.
 type Frontend interface {

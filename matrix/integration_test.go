@@ -4,14 +4,11 @@ package matrix
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,10 +17,10 @@ import (
 	"maunium.net/go/mautrix/appservice"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
-	"maunium.net/go/mautrix/synapseadmin"
 
 	"github.com/msnbridge/msnbridge/bridge"
 	"github.com/msnbridge/msnbridge/bridge/config"
+	"github.com/msnbridge/msnbridge/matrix/matrixtest"
 )
 
 // This test runs the frontend against a real Dendrite started by
@@ -37,101 +34,6 @@ func env(t *testing.T, name string) string {
 		t.Fatalf("%s is not set: run this test through scripts/test.sh", name)
 	}
 	return v
-}
-
-// testUser is a real Matrix user with a sync loop recording what it sees.
-type testUser struct {
-	*mautrix.Client
-	mu       sync.Mutex
-	timeline []*event.Event
-	invites  map[id.RoomID][]*event.Event
-}
-
-func newTestUser(t *testing.T, ctx context.Context, hsURL, secret, name string) *testUser {
-	t.Helper()
-	anon, err := mautrix.NewClient(hsURL, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := synapseadmin.Client{Client: anon}
-	resp, err := admin.SharedSecretRegister(ctx, secret, synapseadmin.ReqSharedSecretRegister{Username: name, Password: "pw-" + name})
-	if err != nil {
-		t.Fatalf("register %s: %v", name, err)
-	}
-	cli, err := mautrix.NewClient(hsURL, resp.UserID, resp.AccessToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &testUser{Client: cli, invites: map[id.RoomID][]*event.Event{}}
-	go u.syncLoop(ctx)
-	return u
-}
-
-func (u *testUser) syncLoop(ctx context.Context) {
-	since := ""
-	for ctx.Err() == nil {
-		resp, err := u.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: 5000, Since: since})
-		if err != nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(200 * time.Millisecond):
-			}
-			continue
-		}
-		since = resp.NextBatch
-		u.mu.Lock()
-		for room, joined := range resp.Rooms.Join {
-			for _, evt := range joined.Timeline.Events {
-				evt.RoomID = room
-				_ = evt.Content.ParseRaw(evt.Type)
-				u.timeline = append(u.timeline, evt)
-			}
-		}
-		for room, invited := range resp.Rooms.Invite {
-			for _, evt := range invited.State.Events {
-				evt.RoomID = room
-				_ = evt.Content.ParseRaw(evt.Type)
-				u.invites[room] = append(u.invites[room], evt)
-			}
-		}
-		u.mu.Unlock()
-	}
-}
-
-// find returns the first timeline event matching pred, or nil.
-func (u *testUser) find(pred func(*event.Event) bool) *event.Event {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for _, e := range u.timeline {
-		if pred(e) {
-			return e
-		}
-	}
-	return nil
-}
-
-func (u *testUser) waitFor(t *testing.T, what string, pred func(*event.Event) bool) *event.Event {
-	t.Helper()
-	var found *event.Event
-	eventually(t, what, 20*time.Second, func() bool {
-		found = u.find(pred)
-		return found != nil
-	})
-	return found
-}
-
-func noticeFrom(sender id.UserID, room id.RoomID, contains string) func(*event.Event) bool {
-	return func(e *event.Event) bool {
-		c, ok := e.Content.Parsed.(*event.MessageEventContent)
-		return ok && e.Sender == sender && e.RoomID == room && strings.Contains(c.Body, contains)
-	}
-}
-
-func randomName(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
 }
 
 func TestDendriteIntegration(t *testing.T) {
@@ -182,7 +84,7 @@ func TestDendriteIntegration(t *testing.T) {
 		}
 	})
 
-	user := newTestUser(t, ctx, hsURL, secret, randomName("tester"))
+	user := matrixtest.Register(t, ctx, hsURL, secret, matrixtest.RandomName("tester"))
 	bridgeUser := bridge.UserID{Frontend: "matrix", ID: user.UserID.String()}
 
 	// The user opens a DM with the bot: it becomes the management room.
@@ -193,7 +95,7 @@ func TestDendriteIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	mgmt := dm.RoomID
-	user.waitFor(t, "the bot's greeting", noticeFrom(f.BotID(), mgmt, "Hello"))
+	user.WaitFor(t, "the bot's greeting", matrixtest.MessageFrom(f.BotID(), mgmt, "Hello"))
 	if got, _ := core.ManagementRoom(ctx, bridgeUser); got != mgmt.String() {
 		t.Fatalf("management room recorded as %q, want %q", got, mgmt)
 	}
@@ -202,14 +104,14 @@ func TestDendriteIntegration(t *testing.T) {
 		if _, err := user.SendText(ctx, mgmt, "help"); err != nil {
 			t.Fatal(err)
 		}
-		user.waitFor(t, "the help reply", noticeFrom(f.BotID(), mgmt, "login PASSPORT"))
+		user.WaitFor(t, "the help reply", matrixtest.MessageFrom(f.BotID(), mgmt, "login PASSPORT"))
 	})
 
 	t.Run("login takes the password and redacts it", func(t *testing.T) {
 		if _, err := user.SendText(ctx, mgmt, "login alice@example.com"); err != nil {
 			t.Fatal(err)
 		}
-		user.waitFor(t, "the password prompt", noticeFrom(f.BotID(), mgmt, "password"))
+		user.WaitFor(t, "the password prompt", matrixtest.MessageFrom(f.BotID(), mgmt, "password"))
 		pw, err := user.SendText(ctx, mgmt, "hunter2 secret")
 		if err != nil {
 			t.Fatal(err)
@@ -225,7 +127,7 @@ func TestDendriteIntegration(t *testing.T) {
 		if got != (fakeLogin{user.UserID.String(), "alice@example.com", "hunter2 secret"}) {
 			t.Fatalf("core got login %+v", got)
 		}
-		user.waitFor(t, "the redaction of the password", func(e *event.Event) bool {
+		user.WaitFor(t, "the redaction of the password", func(e *event.Event) bool {
 			return e.Type == event.EventRedaction && e.Sender == f.BotID() && e.Redacts == pw.EventID
 		})
 		redacted, err := user.GetEvent(ctx, mgmt, pw.EventID)
@@ -235,7 +137,7 @@ func TestDendriteIntegration(t *testing.T) {
 		if len(redacted.Content.Raw) != 0 || strings.Contains(string(redacted.Content.VeryRaw), "hunter2") {
 			t.Fatalf("password event still has content: %s", redacted.Content.VeryRaw)
 		}
-		user.waitFor(t, "the signing-in reply", noticeFrom(f.BotID(), mgmt, "Signing in"))
+		user.WaitFor(t, "the signing-in reply", matrixtest.MessageFrom(f.BotID(), mgmt, "Signing in"))
 	})
 
 	var portalRoom id.RoomID
@@ -261,9 +163,7 @@ func TestDendriteIntegration(t *testing.T) {
 		}
 		portalRoom = id.RoomID(p.Room)
 		eventually(t, "the invite to the portal", 20*time.Second, func() bool {
-			user.mu.Lock()
-			defer user.mu.Unlock()
-			for _, e := range user.invites[portalRoom] {
+			for _, e := range user.Invites(portalRoom) {
 				if mc, ok := e.Content.Parsed.(*event.MemberEventContent); ok && e.Type == event.StateMember &&
 					e.GetStateKey() == user.UserID.String() && mc.Membership == event.MembershipInvite {
 					return mc.IsDirect && e.Sender == ghost
@@ -301,7 +201,7 @@ func TestDendriteIntegration(t *testing.T) {
 		if _, err := f.Deliver(ctx, bridgeUser, bridge.Message{Portal: portal.ID, Sender: "bob@example.com", Text: bridge.Text{Body: "again"}}); err != nil {
 			t.Fatal(err)
 		}
-		user.waitFor(t, "the second message", noticeFrom(ghost, portalRoom, "again"))
+		user.WaitFor(t, "the second message", matrixtest.MessageFrom(ghost, portalRoom, "again"))
 		if p, _ := core.Portal(ctx, bridgeUser, portal.ID); p.Room != portalRoom.String() {
 			t.Fatalf("portal room changed to %s", p.Room)
 		}
@@ -355,22 +255,20 @@ func TestDendriteIntegration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		user.waitFor(t, "the nudge emote", func(e *event.Event) bool {
+		user.WaitFor(t, "the nudge emote", func(e *event.Event) bool {
 			c, ok := e.Content.Parsed.(*event.MessageEventContent)
 			return ok && e.ID == id.EventID(evID) && e.Sender == ghost && c.MsgType == event.MsgEmote && c.Body == "sent a nudge"
 		})
 		if _, err := user.SendText(ctx, mgmt, "chat carol@example.com"); err != nil {
 			t.Fatal(err)
 		}
-		reply := user.waitFor(t, "the chat reply", noticeFrom(f.BotID(), mgmt, "Chat with carol@example.com"))
+		reply := user.WaitFor(t, "the chat reply", matrixtest.MessageFrom(f.BotID(), mgmt, "Chat with carol@example.com"))
 		p, err := core.DirectPortal(ctx, bridgeUser, "carol@example.com")
 		if err != nil || p.Room == "" || !strings.Contains(reply.Content.AsMessage().Body, p.Room) {
 			t.Fatalf("chat portal %+v (%v), reply %q", p, err, reply.Content.AsMessage().Body)
 		}
 		eventually(t, "the invite to carol's room", 20*time.Second, func() bool {
-			user.mu.Lock()
-			defer user.mu.Unlock()
-			return len(user.invites[id.RoomID(p.Room)]) > 0
+			return len(user.Invites(id.RoomID(p.Room))) > 0
 		})
 	})
 
@@ -388,14 +286,12 @@ func TestDendriteIntegration(t *testing.T) {
 		}
 		room := id.RoomID(p.Room)
 		eventually(t, "the invite to the group", 20*time.Second, func() bool {
-			user.mu.Lock()
-			defer user.mu.Unlock()
-			return len(user.invites[room]) > 0
+			return len(user.Invites(room)) > 0
 		})
 		if _, err := user.JoinRoomByID(ctx, room); err != nil {
 			t.Fatal(err)
 		}
-		user.waitFor(t, "dave's message", noticeFrom(f.GhostID("dave@example.com"), room, "hi all"))
+		user.WaitFor(t, "dave's message", matrixtest.MessageFrom(f.GhostID("dave@example.com"), room, "hi all"))
 		members, err := user.JoinedMembers(ctx, room)
 		if err != nil {
 			t.Fatal(err)
@@ -408,14 +304,14 @@ func TestDendriteIntegration(t *testing.T) {
 		if _, err := f.Deliver(ctx, bridgeUser, bridge.Membership{Portal: gid, Passport: "dave@example.com", Joined: false}); err != nil {
 			t.Fatal(err)
 		}
-		user.waitFor(t, "dave leaving", func(e *event.Event) bool {
+		user.WaitFor(t, "dave leaving", func(e *event.Event) bool {
 			c, ok := e.Content.Parsed.(*event.MemberEventContent)
 			return ok && e.RoomID == room && e.GetStateKey() == f.GhostID("dave@example.com").String() && c.Membership == event.MembershipLeave
 		})
 	})
 
 	t.Run("users without permission are refused", func(t *testing.T) {
-		eve := newTestUser(t, ctx, hsURL, secret, randomName("eve"))
+		eve := matrixtest.Register(t, ctx, hsURL, secret, matrixtest.RandomName("eve"))
 		core.mu.Lock()
 		core.perms[eve.UserID.String()] = bridge.PermissionNone
 		core.mu.Unlock()
@@ -423,7 +319,7 @@ func TestDendriteIntegration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eve.waitFor(t, "the refusal", noticeFrom(f.BotID(), dm.RoomID, "not allowed"))
+		eve.WaitFor(t, "the refusal", matrixtest.MessageFrom(f.BotID(), dm.RoomID, "not allowed"))
 		if got, _ := core.ManagementRoom(ctx, bridge.UserID{Frontend: "matrix", ID: eve.UserID.String()}); got != "" {
 			t.Fatalf("refused user got a management room %s", got)
 		}
@@ -433,10 +329,10 @@ func TestDendriteIntegration(t *testing.T) {
 		if _, err := f.Deliver(ctx, bridgeUser, bridge.LoginStateChange{State: bridge.LoginBadCredentials, Message: "try again"}); err != nil {
 			t.Fatal(err)
 		}
-		user.waitFor(t, "the login state notice", noticeFrom(f.BotID(), mgmt, "password is wrong"))
+		user.WaitFor(t, "the login state notice", matrixtest.MessageFrom(f.BotID(), mgmt, "password is wrong"))
 		if _, err := f.Deliver(ctx, bridgeUser, bridge.DeliveryResult{Portal: portal.ID, FrontendID: "$x", Err: fmt.Errorf("switchboard closed")}); err != nil {
 			t.Fatal(err)
 		}
-		user.waitFor(t, "the delivery failure in the portal", noticeFrom(f.BotID(), portalRoom, "switchboard closed"))
+		user.WaitFor(t, "the delivery failure in the portal", matrixtest.MessageFrom(f.BotID(), portalRoom, "switchboard closed"))
 	})
 }

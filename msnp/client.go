@@ -68,6 +68,8 @@ type Client struct {
 	evMu       sync.Mutex
 	evQueue    []Event
 	delivering bool
+
+	conv convState // conversations and their switchboards (conversation.go)
 }
 
 // conn is one TCP connection and the state that lives and dies with it.
@@ -308,6 +310,7 @@ func (c *Client) finishLogin(ctx context.Context, cn *conn) error {
 // Close logs out (OUT) and closes the connection. The handler then gets
 // Disconnected with ReasonLoggedOut.
 func (c *Client) Close() error {
+	c.closeSwitchboards()
 	cn := c.current()
 	if cn == nil {
 		return nil

@@ -586,7 +586,9 @@ func TestSwitchboardRequestAndInvite(t *testing.T) {
 		t.Fatalf("XFR SB before CHG: %v, want 913", err)
 	}
 	online(t, a, aev)
-	b, bev := connect(t, config(s, msnp.MSNP12), "bob@example.com", "pw")
+	bcfg := config(s, msnp.MSNP12)
+	bcfg.ManualSwitchboards = true // the RNG below names no real switchboard
+	b, bev := connect(t, bcfg, "bob@example.com", "pw")
 	online(t, b, bev)
 	addr, cookie, err := a.RequestSwitchboard(ctxT(t))
 	if err != nil || addr == "" || cookie == "" {

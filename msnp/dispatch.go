@@ -200,8 +200,12 @@ func (c *Client) dispatch(cn *conn, cmd *Command) error {
 		if len(cmd.Args) < 5 {
 			return errBadLine(cmd)
 		}
-		return c.emit(SwitchboardInvite{SessionID: cmd.Arg(0), Addr: cmd.Arg(1), Cookie: cmd.Arg(3),
-			Inviter: Unescape(cmd.Arg(4)), InviterName: Unescape(cmd.Arg(5))})
+		inv := SwitchboardInvite{SessionID: cmd.Arg(0), Addr: cmd.Arg(1), Cookie: cmd.Arg(3),
+			Inviter: Unescape(cmd.Arg(4)), InviterName: Unescape(cmd.Arg(5))}
+		if !c.cfg.ManualSwitchboards {
+			c.answerInvite(inv)
+		}
+		return c.emit(inv)
 	case "OUT":
 		cn.mu.Lock()
 		cn.outSeen = true

@@ -66,7 +66,9 @@ type ServerNotice struct {
 	MaintenanceMinutes int
 }
 
-// SwitchboardInvite is an invitation (RNG) to a switchboard session.
+// SwitchboardInvite is an invitation (RNG) to a switchboard session. Unless
+// Config.ManualSwitchboards is set, the Client has already answered it and
+// attached the switchboard to a Conversation: the event is for information.
 type SwitchboardInvite struct {
 	SessionID   string
 	Addr        string

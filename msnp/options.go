@@ -105,6 +105,15 @@ type Config struct {
 	// MaxQueuedEvents bounds the events waiting for the handler; past it
 	// the connection is closed (the handler is stuck). 0 means 10000.
 	MaxQueuedEvents int
+	// SwitchboardTimeout bounds one attempt at getting a conversation's
+	// message through: XFR, connecting, CAL and the invitee's JOI, and the
+	// ACK; and answering an invitation. 0 means 30 s.
+	SwitchboardTimeout time.Duration
+	// ManualSwitchboards turns off answering invitations (RNG): they are
+	// only reported as SwitchboardInvite, for a caller that drives
+	// switchboards itself. By default the Client answers every invitation
+	// and attaches it to a Conversation (see Client.Chat).
+	ManualSwitchboards bool
 }
 
 func (c *Config) clientInfo() ClientInfo {

@@ -192,6 +192,7 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Database.URI = "file:" + filepath.Join(t.TempDir(), "bridge.db")
 	var buf bytes.Buffer
 	log, err := config.NewLogger(config.Logging{Level: "info", Format: "json"}, &buf)
 	if err != nil {
@@ -210,7 +211,8 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 // TestSignalStopsTheBridge runs the whole command and stops it with SIGTERM,
 // as a service manager would.
 func TestSignalStopsTheBridge(t *testing.T) {
-	cfgPath := writeFile(t, "config.yaml", "logging:\n  format: json\n")
+	db := "file:" + filepath.Join(t.TempDir(), "bridge.db")
+	cfgPath := writeFile(t, "config.yaml", "logging:\n  format: json\ndatabase:\n  uri: "+db+"\n")
 	r, w := io.Pipe()
 	done := make(chan int, 1)
 	go func() {

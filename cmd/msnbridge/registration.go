@@ -5,11 +5,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"regexp"
-
-	"maunium.net/go/mautrix/appservice"
 
 	"github.com/msnbridge/msnbridge/bridge/config"
+	"github.com/msnbridge/msnbridge/matrix"
 )
 
 // newToken returns 64 characters of base64url from 48 random bytes.
@@ -19,27 +17,6 @@ func newToken() string {
 		panic(err) // crypto/rand does not fail on supported systems
 	}
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// buildRegistration makes the appservice registration for cfg.Matrix: the
-// ghosts' namespace (from ghost_template) and the bot, both exclusive.
-func buildRegistration(m config.Matrix) *appservice.Registration {
-	rateLimited := false
-	reg := &appservice.Registration{
-		ID:              m.ID,
-		URL:             m.PublicURL,
-		AppToken:        m.ASToken,
-		ServerToken:     m.HSToken,
-		SenderLocalpart: m.BotLocalpart,
-		RateLimited:     &rateLimited,
-		// Ask for typing notifications in both spellings (MSC2409 and
-		// stable); homeservers that do not push them ignore the flags.
-		SoruEphemeralEvents: true,
-		EphemeralEvents:     true,
-	}
-	reg.Namespaces.UserIDs.Register(regexp.MustCompile("^"+m.GhostUserRegex()+"$"), true)
-	reg.Namespaces.UserIDs.Register(regexp.MustCompile("^"+regexp.QuoteMeta(m.BotUserID())+"$"), true)
-	return reg
 }
 
 // generateRegistration writes the registration for the config at
@@ -69,7 +46,7 @@ func generateRegistration(configPath, regPath string, stdout, stderr io.Writer) 
 		printProblems(stderr, configPath, err)
 		return 1
 	}
-	reg := buildRegistration(cfg.Matrix)
+	reg := matrix.NewRegistration(cfg.Matrix)
 	if err := reg.Save(regPath); err != nil {
 		fmt.Fprintf(stderr, "msnbridge: %v\n", err)
 		return 1

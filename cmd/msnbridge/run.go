@@ -2,21 +2,96 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sync"
 
+	"github.com/msnbridge/msnbridge/bridge"
 	"github.com/msnbridge/msnbridge/bridge/config"
+	"github.com/msnbridge/msnbridge/matrix"
+	"github.com/msnbridge/msnbridge/store"
+	"github.com/msnbridge/msnbridge/xmpp"
 )
 
-// run is the bridge's life: it starts the store, the core and the enabled
-// frontends with cfg, and stops them when ctx ends (SIGINT, SIGTERM). It
-// returns nil on a clean stop.
-//
-// The core and frontends are not wired in yet: for now it logs what it
-// would run and waits for ctx.
+// run is the bridge's life: it opens the store, starts the core and the
+// enabled frontends with cfg, and stops them when ctx ends (SIGINT,
+// SIGTERM). It returns nil on a clean stop.
 func run(ctx context.Context, cfg *config.Config, log *config.Logger) error {
+	// Start-up is not cut short by a signal that arrives during it; the
+	// services check ctx once running.
+	setup := context.WithoutCancel(ctx)
 	log.Debug().Object("config", cfg).Msg("configuration loaded")
 	if !cfg.Matrix.Enabled && !cfg.XMPP.Enabled {
 		log.Warn().Msg("neither matrix nor xmpp is enabled: nobody can use the bridge")
 	}
+
+	var opts []store.Option
+	if cfg.Bridge.EncryptionKey != "" {
+		sealer, err := store.NewSealerBase64(cfg.Bridge.EncryptionKey)
+		if err != nil {
+			return fmt.Errorf("bridge.encryption_key: %w", err)
+		}
+		opts = append(opts, store.WithSealer(sealer))
+	} else {
+		log.Warn().Msg("bridge.encryption_key is not set: nobody can log in until it is (passwords are stored encrypted)")
+	}
+	if cfg.Database.MaxOpenConns > 0 {
+		opts = append(opts, store.WithPool(cfg.Database.MaxOpenConns, cfg.Database.MaxIdleConns))
+	}
+	st, err := store.Open(setup, cfg.Database.Type, cfg.Database.URI, log.Component("store"), opts...)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	core, err := bridge.New(bridge.Options{
+		MSN: cfg.MSN, Bridge: cfg.Bridge, Store: st,
+		Log: log.Component("bridge"), MSNLog: log.Component("msnp"),
+	})
+	if err != nil {
+		return err
+	}
+
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+	if cfg.Matrix.Enabled {
+		mx, err := matrix.New(cfg.Matrix, core, log.Component("matrix"))
+		if err != nil {
+			return err
+		}
+		core.AddFrontend(mx)
+		if err := mx.Start(setup); err != nil {
+			return err
+		}
+		stops = append(stops, mx.Stop)
+	}
+	if cfg.XMPP.Enabled {
+		gw, err := xmpp.New(cfg.XMPP, core, log.Component("xmpp"))
+		if err != nil {
+			return err
+		}
+		core.AddFrontend(gw)
+		gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := gw.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+				xl := log.Component("xmpp")
+				xl.Error().Err(err).Msg("XMPP gateway stopped")
+			}
+		}()
+		stops = append(stops, func() { cancel(); wg.Wait() })
+	}
+
+	if err := core.Start(setup); err != nil {
+		return err
+	}
+	stops = append(stops, core.Stop) // first to stop: sign out of MSN while frontends still run
 	log.Info().
 		Str("version", version).
 		Bool("matrix", cfg.Matrix.Enabled).

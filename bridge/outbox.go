@@ -1,0 +1,246 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msnbridge/msnbridge/store"
+)
+
+// An outbox delivers one user's events to their frontend in order. Every
+// event is written to the store's queue before delivery and removed after
+// it, so events survive a frontend outage and a crash of the bridge (at
+// least once; the message map turns that into exactly once for messages).
+type outbox struct {
+	b     *Bridge
+	user  UserID
+	log   zerolog.Logger
+	wake  chan struct{}
+	mu    sync.Mutex
+	lost  int // events refused because the queue was full, not yet reported
+	retry time.Duration
+}
+
+// envelope is an event as stored in the queue.
+type envelope struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+	Err  string          `json:"err,omitempty"` // DeliveryResult.Err
+}
+
+func encodeEvent(ev Event) ([]byte, error) {
+	env := envelope{}
+	switch e := ev.(type) {
+	case Message:
+		env.Type = "message"
+	case Typing:
+		env.Type = "typing"
+	case Nudge:
+		env.Type = "nudge"
+	case Presence:
+		env.Type = "presence"
+	case ContactChange:
+		env.Type = "contact"
+	case Membership:
+		env.Type = "membership"
+	case DeliveryResult:
+		env.Type = "delivery"
+		if e.Err != nil {
+			env.Err = e.Err.Error()
+		}
+		e.Err = nil
+		ev = e
+	case LoginStateChange:
+		env.Type = "login"
+	case Notice:
+		env.Type = "notice"
+	default:
+		return nil, fmt.Errorf("bridge: cannot queue event %T", ev)
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	env.Data = data
+	return json.Marshal(env)
+}
+
+func decodeEvent(b []byte) (Event, error) {
+	var env envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, err
+	}
+	var ev Event
+	var err error
+	switch env.Type {
+	case "message":
+		ev, err = decodeAs[Message](env.Data)
+	case "typing":
+		ev, err = decodeAs[Typing](env.Data)
+	case "nudge":
+		ev, err = decodeAs[Nudge](env.Data)
+	case "presence":
+		ev, err = decodeAs[Presence](env.Data)
+	case "contact":
+		ev, err = decodeAs[ContactChange](env.Data)
+	case "membership":
+		ev, err = decodeAs[Membership](env.Data)
+	case "delivery":
+		var d DeliveryResult
+		d, err = decodeAs[DeliveryResult](env.Data)
+		if env.Err != "" {
+			d.Err = errors.New(env.Err)
+		}
+		ev = d
+	case "login":
+		ev, err = decodeAs[LoginStateChange](env.Data)
+	case "notice":
+		ev, err = decodeAs[Notice](env.Data)
+	default:
+		return nil, fmt.Errorf("bridge: unknown queued event type %q", env.Type)
+	}
+	return ev, err
+}
+
+func decodeAs[T any](b []byte) (T, error) {
+	var v T
+	err := json.Unmarshal(b, &v)
+	return v, err
+}
+
+// push queues ev for delivery. It never blocks on the frontend.
+func (o *outbox) push(ev Event) {
+	payload, err := encodeEvent(ev)
+	if err != nil {
+		o.log.Error().Err(err).Msg("dropping an event that cannot be queued")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := o.b.store.Queue.Push(ctx, o.user.storeID(), payload); err != nil {
+		o.mu.Lock()
+		o.lost++
+		o.mu.Unlock()
+		o.log.Error().Err(err).Str("event", fmt.Sprintf("%T", ev)).Msg("event queue full or unavailable; event lost, the user will be told")
+	}
+	o.poke()
+}
+
+func (o *outbox) poke() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run delivers queued events until ctx ends.
+func (o *outbox) run(ctx context.Context) {
+	backoff := o.retry
+	for {
+		delivered, err := o.drain(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			o.log.Warn().Err(err).Dur("retry_in", backoff).Msg("frontend did not take an event; will retry in order")
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 30*time.Second)
+			continue
+		}
+		if delivered {
+			backoff = o.retry
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.wake:
+		}
+	}
+}
+
+// drain delivers everything queued for the user, oldest first, stopping at
+// the first event the frontend refuses.
+func (o *outbox) drain(ctx context.Context) (bool, error) {
+	fe := o.b.frontend(o.user.Frontend)
+	if fe == nil {
+		return false, fmt.Errorf("no %s frontend is running", o.user.Frontend)
+	}
+	any := false
+	for {
+		batch, err := o.b.store.Queue.Peek(ctx, o.user.storeID(), 64)
+		if err != nil {
+			return any, err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		for _, q := range batch {
+			ev, err := decodeEvent(q.Payload)
+			if err != nil {
+				o.log.Error().Err(err).Int64("queue_id", q.ID).Msg("dropping an undecodable queued event")
+			} else if err := o.deliver(ctx, fe, ev); errors.Is(err, ErrUndeliverable) {
+				o.log.Warn().Err(err).Str("event", fmt.Sprintf("%T", ev)).Msg("frontend cannot take this event; dropping it")
+			} else if err != nil {
+				return any, err
+			}
+			if err := o.b.store.Queue.Delete(ctx, o.user.storeID(), q.ID); err != nil {
+				return any, err
+			}
+			any = true
+		}
+	}
+	o.mu.Lock()
+	lost := o.lost
+	o.lost = 0
+	o.mu.Unlock()
+	if lost > 0 {
+		n := Notice{Text: fmt.Sprintf("%d events from MSN could not be kept while your client was unreachable (the queue was full) and were lost.", lost)}
+		if _, err := fe.Deliver(ctx, o.user, n); err != nil {
+			o.mu.Lock()
+			o.lost += lost
+			o.mu.Unlock()
+			return any, err
+		}
+	}
+	return any, nil
+}
+
+// deliver hands one event to the frontend and records message mappings, so
+// that a message delivered before a crash is not delivered again.
+func (o *outbox) deliver(ctx context.Context, fe Frontend, ev Event) error {
+	msg, isMsg := ev.(Message)
+	if isMsg && msg.MSNID != "" {
+		if _, err := o.b.store.Messages.ByMSNID(ctx, string(msg.Portal), msg.MSNID); err == nil {
+			return nil // already delivered
+		}
+	}
+	id, err := fe.Deliver(ctx, o.user, ev)
+	if err != nil {
+		return err
+	}
+	if isMsg && msg.MSNID != "" {
+		if id == "" {
+			id = "msn:" + msg.MSNID // the frontend has no id for it; keep the de-duplication
+		}
+		err := o.b.store.Messages.Put(ctx, store.MessageMapping{
+			PortalID: string(msg.Portal), MSNID: msg.MSNID, FrontendID: id,
+			Direction: store.FromMSN, Time: msg.Time,
+		})
+		if err != nil && !errors.Is(err, store.ErrDuplicate) {
+			o.log.Warn().Err(err).Msg("could not record a message mapping")
+		}
+	}
+	return nil
+}
+
+func (u UserID) storeID() store.UserID { return store.UserID{Frontend: u.Frontend, ID: u.ID} }
