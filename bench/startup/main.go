@@ -54,6 +54,8 @@ type frontend struct {
 	want      int
 	all       chan struct{}
 	events    int
+	states    map[bridge.LoginState]int // every state change reported, by state
+	lastErr   string                    // the message of the last state change that was not connected/connecting
 }
 
 func (f *frontend) Kind() string { return "matrix" }
@@ -62,6 +64,12 @@ func (f *frontend) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Ev
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.events++
+	if sc, ok := ev.(bridge.LoginStateChange); ok {
+		f.states[sc.State]++
+		if sc.State != bridge.LoginConnected && sc.State != bridge.LoginConnecting {
+			f.lastErr = sc.Message
+		}
+	}
 	if sc, ok := ev.(bridge.LoginStateChange); ok && sc.State == bridge.LoginConnected {
 		if _, seen := f.connected[user.ID]; !seen {
 			f.connected[user.ID] = time.Since(f.start)
@@ -111,12 +119,12 @@ func run(n, contacts int, interval, timeout time.Duration) error {
 	}
 	fmt.Printf("stored %d logins (%d contacts each) in %v\n", n, contacts, time.Since(t0).Round(time.Millisecond))
 
-	fe := &frontend{connected: map[string]time.Duration{}, want: n, all: make(chan struct{})}
+	fe := &frontend{connected: map[string]time.Duration{}, want: n, all: make(chan struct{}), states: map[bridge.LoginState]int{}}
 	b, err := bridge.New(bridge.Options{
 		MSN:            config.MSN{Server: srv.NSAddr(), LoginURL: srv.LoginURL(), Protocols: []string{"MSNP12"}},
 		Bridge:         config.Bridge{Permissions: map[string]string{"example.org": "user"}},
 		Store:          st,
-		Log:            zerolog.Nop(),
+		Log:            zerolog.New(os.Stderr).Level(zerolog.WarnLevel),
 		ResumeInterval: interval,
 	})
 	if err != nil {
@@ -134,20 +142,43 @@ func run(n, contacts int, interval, timeout time.Duration) error {
 		return err
 	}
 	defer b.Stop()
-	select {
-	case <-fe.all:
-	case <-time.After(timeout):
-		fe.mu.Lock()
-		k := len(fe.connected)
-		fe.mu.Unlock()
-		return fmt.Errorf("only %d of %d logins connected after %v", k, n, timeout)
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	deadline := time.After(timeout)
+wait:
+	for {
+		select {
+		case <-fe.all:
+			break wait
+		case <-progress.C:
+			fe.mu.Lock()
+			fmt.Printf("  %v: %d connected; state changes %v\n", time.Since(fe.start).Round(time.Second), len(fe.connected), fe.states)
+			fe.mu.Unlock()
+		case <-deadline:
+			fe.mu.Lock()
+			defer fe.mu.Unlock()
+			// Say what the ones never reported connected are doing.
+			why := map[string]int{}
+			for i := 0; i < n; i++ {
+				id := "@u" + strconv.Itoa(i) + ":example.org"
+				if _, ok := fe.connected[id]; ok {
+					continue
+				}
+				ls, err := b.Status(ctx, bridge.UserID{Frontend: "matrix", ID: id})
+				why[fmt.Sprintf("bridge state %q (err %v), server online %v", ls.State, err, srv.Online(passport(i)))]++
+			}
+			for w, k := range why {
+				fmt.Printf("  not reported connected: %d with %s\n", k, w)
+			}
+			return fmt.Errorf("only %d of %d logins connected after %v; state changes %v; last problem %q", len(fe.connected), n, timeout, fe.states, fe.lastErr)
+		}
 	}
 	fe.mu.Lock()
 	times := make([]time.Duration, 0, n)
 	for _, d := range fe.connected {
 		times = append(times, d)
 	}
-	events := fe.events
+	events, states := fe.events, fe.states
 	fe.mu.Unlock()
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	q := func(p float64) time.Duration { return times[int(p*float64(len(times)-1))].Round(time.Millisecond) }
@@ -157,7 +188,7 @@ func run(n, contacts int, interval, timeout time.Duration) error {
 		fmt.Printf("pacing: one login per %v on average, each jittered within its slot (%.1f logins/s); paced span %v\n",
 			pacing, float64(time.Second)/float64(pacing), time.Duration(n)*pacing)
 	}
-	fmt.Printf("all %d connected after %v (first %v, median %v, p90 %v); %d events delivered to the frontend\n",
-		n, q(1), q(0), q(0.5), q(0.9), events)
+	fmt.Printf("all %d connected after %v (first %v, median %v, p90 %v); %d events delivered to the frontend; login state changes %v\n",
+		n, q(1), q(0), q(0.5), q(0.9), events, states)
 	return nil
 }
