@@ -136,13 +136,12 @@ func TestReadInto(t *testing.T) {
 	if !errors.As(err, &pe) || !errors.Is(err, ErrMalformedLine) {
 		t.Fatalf("5000-byte name: %v, want ErrMalformedLine", err)
 	}
-	quoted := pe.Line
 	ri2 := NewReader(strings.NewReader("lower case\r\nQNG 60\r\n"))
 	err = ri2.ReadInto(&into)
 	if !errors.As(err, &pe) {
 		t.Fatalf("bad line: %v", err)
 	}
-	quoted = pe.Line
+	quoted := pe.Line
 	if err := ri2.ReadInto(&into); err != nil || into.Name != "QNG" {
 		t.Fatalf("after a bad line: %v %q", err, into.Name)
 	}
