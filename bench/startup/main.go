@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"sync"
@@ -32,13 +34,14 @@ func main() {
 		contacts = flag.Int("contacts", 10, "contacts per account (even, below -logins)")
 		interval = flag.Duration("interval", 0, "bridge ResumeInterval (0: bridge.DefaultResumeInterval; negative: no pacing)")
 		timeout  = flag.Duration("timeout", 15*time.Minute, "give up after this long")
+		memprof  = flag.String("memprofile", "", "write a heap profile here once all are connected (msnptest runs in this process and is included)")
 	)
 	flag.Parse()
 	if *contacts%2 != 0 || *contacts >= *logins {
 		fmt.Fprintln(os.Stderr, "startup: -contacts must be even and below -logins")
 		os.Exit(2)
 	}
-	if err := run(*logins, *contacts, *interval, *timeout); err != nil {
+	if err := run(*logins, *contacts, *interval, *timeout, *memprof); err != nil {
 		fmt.Fprintln(os.Stderr, "startup:", err)
 		os.Exit(1)
 	}
@@ -81,7 +84,7 @@ func (f *frontend) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Ev
 	return "", nil
 }
 
-func run(n, contacts int, interval, timeout time.Duration) error {
+func run(n, contacts int, interval, timeout time.Duration, memprofile string) error {
 	ctx := context.Background()
 	srv := msnptest.NewServer()
 	defer srv.Close()
@@ -187,6 +190,20 @@ wait:
 	} else {
 		fmt.Printf("pacing: one login per %v on average, each jittered within its slot (%.1f logins/s); paced span %v\n",
 			pacing, float64(time.Second)/float64(pacing), time.Duration(n)*pacing)
+	}
+	if memprofile != "" {
+		runtime.GC()
+		f, err := os.Create(memprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			return err
+		}
+		f.Close()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Printf("heap in use %.1f MiB, %d goroutines; profile in %s\n", float64(m.HeapInuse)/(1<<20), runtime.NumGoroutine(), memprofile)
 	}
 	fmt.Printf("all %d connected after %v (first %v, median %v, p90 %v); %d events delivered to the frontend; login state changes %v\n",
 		n, q(1), q(0), q(0.5), q(0.9), events, states)
