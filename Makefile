@@ -28,6 +28,12 @@ check:
 config:
 	$(GO) run ./cmd/msnbridge -e $(CONFIG)
 
+# Long-running fault-injection soak (not part of make test):
+# SOAK_USERS=3 SOAK_DURATION=1m make soak
+.PHONY: soak
+soak:
+	./scripts/soak.sh
+
 # bench runs the codec benchmarks (msnp's wire and MIME parsers), about a
 # minute in all; BENCHTIME bounds each one. See BENCHMARKS.md.
 BENCHTIME ?= 200ms

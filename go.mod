@@ -3,6 +3,7 @@ module github.com/msnbridge/msnbridge
 go 1.26.0
 
 require (
+	github.com/lib/pq v1.12.3
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/rs/zerolog v1.35.1
 	go.mau.fi/util v0.11.0

@@ -144,7 +144,10 @@ func New(opts Options) (*Bridge, error) {
 func msnConfig(c config.MSN, log zerolog.Logger) (msnp.Config, error) {
 	mc := msnp.Config{
 		Server: c.Server, NexusURL: c.NexusURL, LoginURL: c.LoginURL,
-		DialTimeout: c.DialTimeout, Logger: log,
+		RSTURL: c.RSTURL, SOAPBaseURL: c.SOAPBaseURL,
+		// What the user's own Messenger lists under "signed in at" (MSNP16+).
+		EndpointName: "MSN bridge",
+		DialTimeout:  c.DialTimeout, Logger: log,
 		ClientInfo: msnp.ClientInfo{
 			Locale: c.Client.LocaleID, OSType: c.Client.OSType, OSVer: c.Client.OSVer,
 			Arch: c.Client.Arch, Name: c.Client.Name, Version: c.Client.Version, Brand: c.Client.Brand,

@@ -103,17 +103,22 @@ type env struct {
 	key   string
 	// queueLimit bounds the store's event queue per user (0: default).
 	queueLimit int
+	proto      msnp.Protocol
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvProto(t, msnp.MSNP12) }
+
+// newEnvProto runs the bridge and the server on one protocol version:
+// Tweener up to MSNP12, SSO with the address book from MSNP15.
+func newEnvProto(t *testing.T, proto msnp.Protocol) *env {
 	t.Helper()
 	srv := msnptest.NewServer()
 	t.Cleanup(srv.Close)
-	srv.SetVersions(12)
+	srv.SetVersions(int(proto))
 	srv.AddAccount("alice@example.com", "alicepw", "Alice")
 	srv.AddAccount("bob@example.com", "bobpw", "Bob")
 	srv.AddContact("alice@example.com", "bob@example.com")
-	e := &env{srv: srv, user: bridge.UserID{Frontend: "matrix", ID: "@alice:example.org"},
+	e := &env{srv: srv, proto: proto, user: bridge.UserID{Frontend: "matrix", ID: "@alice:example.org"},
 		dbURI: "file:" + filepath.Join(t.TempDir(), "bridge.db"), key: store.GenerateKey()}
 	e.start(t)
 	return e
@@ -138,7 +143,7 @@ func (e *env) start(t *testing.T) {
 		e.fe = newFake("matrix")
 	}
 	b, err := bridge.New(bridge.Options{
-		MSN: config.MSN{Server: e.srv.NSAddr(), LoginURL: e.srv.LoginURL(), Protocols: []string{"MSNP12"}},
+		MSN: e.msnConfig(),
 		Bridge: config.Bridge{Permissions: map[string]string{
 			"example.org": "user", "@mallory:evil.example": "none",
 		}},
@@ -155,6 +160,23 @@ func (e *env) start(t *testing.T) {
 	}
 	e.b = b
 	t.Cleanup(e.stop)
+}
+
+func (e *env) msnConfig() config.MSN {
+	c := config.MSN{Server: e.srv.NSAddr(), LoginURL: e.srv.LoginURL(), Protocols: []string{e.proto.String()}}
+	if e.proto >= msnp.MSNP15 {
+		c.RSTURL, c.SOAPBaseURL = e.srv.RSTURL(), e.srv.SOAPBaseURL()
+	}
+	return c
+}
+
+// peerConfig is how MSN-side test clients reach the server.
+func (e *env) peerConfig() msnp.Config {
+	c := msnp.Config{Server: e.srv.NSAddr(), LoginURL: e.srv.LoginURL(), Protocols: []msnp.Protocol{e.proto}}
+	if e.proto >= msnp.MSNP15 {
+		c.RSTURL, c.SOAPBaseURL = e.srv.RSTURL(), e.srv.SOAPBaseURL()
+	}
+	return c
 }
 
 func (e *env) stop() {
@@ -179,8 +201,7 @@ func (e *env) bob(t *testing.T, handler func(msnp.Event)) *msnp.Client {
 	if handler == nil {
 		handler = func(msnp.Event) {}
 	}
-	c, err := msnp.New(msnp.Config{Server: e.srv.NSAddr(), LoginURL: e.srv.LoginURL(), Protocols: []msnp.Protocol{msnp.MSNP12}},
-		"bob@example.com", "bobpw", handler)
+	c, err := msnp.New(e.peerConfig(), "bob@example.com", "bobpw", handler)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +215,18 @@ func (e *env) bob(t *testing.T, handler func(msnp.Event)) *msnp.Client {
 }
 
 func TestLoginPresenceAndContacts(t *testing.T) {
-	e := newEnv(t)
+	forProtocols(t, testLoginPresenceAndContacts)
+}
+
+// forProtocols runs a test on the Tweener and the SSO generations.
+func forProtocols(t *testing.T, f func(*testing.T, msnp.Protocol)) {
+	for _, p := range []msnp.Protocol{msnp.MSNP12, msnp.MSNP18} {
+		t.Run(p.String(), func(t *testing.T) { f(t, p) })
+	}
+}
+
+func testLoginPresenceAndContacts(t *testing.T, proto msnp.Protocol) {
+	e := newEnvProto(t, proto)
 	e.login(t)
 	ctx := context.Background()
 
@@ -222,7 +254,7 @@ func TestLoginPresenceAndContacts(t *testing.T) {
 		t.Fatalf("Contacts = %+v, %v", cs, err)
 	}
 	st, err := e.b.Status(ctx, e.user)
-	if err != nil || st.State != bridge.LoginConnected || st.Protocol != "MSNP12" || st.Passport != "alice@example.com" {
+	if err != nil || st.State != bridge.LoginConnected || st.Protocol != proto.String() || st.Passport != "alice@example.com" {
 		t.Fatalf("Status = %+v, %v", st, err)
 	}
 	if err := e.b.SetStatus(ctx, e.user, bridge.StatusAway); err != nil {
@@ -378,8 +410,10 @@ func TestPermissionsAndIsolation(t *testing.T) {
 	}
 }
 
-func TestContactEdits(t *testing.T) {
-	e := newEnv(t)
+func TestContactEdits(t *testing.T) { forProtocols(t, testContactEdits) }
+
+func testContactEdits(t *testing.T, proto msnp.Protocol) {
+	e := newEnvProto(t, proto)
 	e.srv.AddAccount("carol@example.com", "carolpw", "Carol")
 	e.login(t)
 	ctx := context.Background()
@@ -413,12 +447,13 @@ func TestContactEdits(t *testing.T) {
 	}
 }
 
-func TestSomeoneAddsYou(t *testing.T) {
-	e := newEnv(t)
+func TestSomeoneAddsYou(t *testing.T) { forProtocols(t, testSomeoneAddsYou) }
+
+func testSomeoneAddsYou(t *testing.T, proto msnp.Protocol) {
+	e := newEnvProto(t, proto)
 	e.srv.AddAccount("dave@example.com", "davepw", "Dave")
 	e.login(t)
-	dave, err := msnp.New(msnp.Config{Server: e.srv.NSAddr(), LoginURL: e.srv.LoginURL(), Protocols: []msnp.Protocol{msnp.MSNP12}},
-		"dave@example.com", "davepw", func(msnp.Event) {})
+	dave, err := msnp.New(e.peerConfig(), "dave@example.com", "davepw", func(msnp.Event) {})
 	if err != nil {
 		t.Fatal(err)
 	}

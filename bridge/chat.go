@@ -77,6 +77,19 @@ func (l *login) handleChat(client *msnp.Client, ev msnp.Event) {
 			Portal: id, Sender: e.From, FromSelf: e.Self, MSNID: newMSNID(),
 			Text: textFromMSN(e.Text, e.Format), Time: time.Now(),
 		})
+	case msnp.OfflineMessage:
+		// Left while the account was offline (MSNP13+): shown in the
+		// contact's portal at the time it was written.
+		id, ok := portal(msnp.ConversationInfo{ID: strings.ToLower(e.From), Participants: []string{strings.ToLower(e.From)}})
+		if !ok {
+			return
+		}
+		when := e.Time
+		if when.IsZero() {
+			when = time.Now()
+		}
+		l.b.emit(l.user, Message{Portal: id, Sender: strings.ToLower(e.From), MSNID: newMSNID(),
+			Text: Text{Body: cleanBody(e.Text)}, Time: when})
 	case msnp.ConversationTyping:
 		if id, ok := portal(e.Conversation); ok {
 			l.b.emit(l.user, Typing{Portal: id, Sender: e.From, Active: true})
@@ -204,7 +217,18 @@ func (b *Bridge) sendText(ctx context.Context, l *login, p Portal, msg OutgoingM
 	if err != nil {
 		return err
 	}
-	return explainMSNError(cv.SendText(ctx, cleanBody(msg.Text.Body), formatToMSN(msg.Text)))
+	err = cv.SendText(ctx, cleanBody(msg.Text.Body), formatToMSN(msg.Text))
+	if msnp.CodeOf(err) == msnp.ErrUserNotOnline && p.Kind == PortalDirect && client.Protocol() >= msnp.MSNP13 {
+		// The contact is offline: leave an offline message, which MSN
+		// delivers when they next sign in.
+		if oerr := client.SendOfflineMessage(ctx, p.Contact, cleanBody(msg.Text.Body)); oerr == nil {
+			b.emit(l.user, Notice{Portal: p.ID, Text: p.Contact + " is offline; your message was left as an offline message and will reach them when they sign in."})
+			return nil
+		} else {
+			l.log.Warn().Err(oerr).Msg("could not leave an offline message")
+		}
+	}
+	return explainMSNError(err)
 }
 
 // SendTyping implements Core. Typing never opens a switchboard by itself.

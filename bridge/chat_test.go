@@ -56,8 +56,10 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestMessagingBothWays(t *testing.T) {
-	e := newEnv(t)
+func TestMessagingBothWays(t *testing.T) { testMessagingBothWays(t, msnp.MSNP12) }
+
+func testMessagingBothWays(t *testing.T, proto msnp.Protocol) {
+	e := newEnvProto(t, proto)
 	e.login(t)
 	ctx := context.Background()
 	var rec recorder
@@ -165,8 +167,10 @@ func TestMessageToOfflineContactFails(t *testing.T) {
 	}
 }
 
-func TestGroupConversation(t *testing.T) {
-	e := newEnv(t)
+func TestGroupConversation(t *testing.T) { testGroupConversation(t, msnp.MSNP12) }
+
+func testGroupConversation(t *testing.T, proto msnp.Protocol) {
+	e := newEnvProto(t, proto)
 	e.srv.AddAccount("carol@example.com", "carolpw", "Carol")
 	e.srv.AddContact("alice@example.com", "carol@example.com")
 	e.srv.AddContact("bob@example.com", "carol@example.com")
@@ -174,8 +178,7 @@ func TestGroupConversation(t *testing.T) {
 	ctx := context.Background()
 	var bobRec, carolRec recorder
 	bob := e.bob(t, bobRec.handle)
-	carol, err := msnp.New(msnp.Config{Server: e.srv.NSAddr(), LoginURL: e.srv.LoginURL(), Protocols: []msnp.Protocol{msnp.MSNP12}},
-		"carol@example.com", "carolpw", carolRec.handle)
+	carol, err := msnp.New(e.peerConfig(), "carol@example.com", "carolpw", carolRec.handle)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,9 +135,14 @@ func (l *login) session(ctx context.Context) (msnp.DisconnectReason, error) {
 	if err != nil {
 		return 0, fmt.Errorf("reading the stored password: %w", err)
 	}
+	cfg := l.b.msnConfig
+	cfg.MachineGUID, err = l.machineGUID(ctx)
+	if err != nil {
+		return 0, err
+	}
 	disconnected := make(chan msnp.Disconnected, 1)
 	var client *msnp.Client
-	client, err = msnp.New(l.b.msnConfig, l.passport, password, func(ev msnp.Event) {
+	client, err = msnp.New(cfg, l.passport, password, func(ev msnp.Event) {
 		if d, ok := ev.(msnp.Disconnected); ok {
 			select {
 			case disconnected <- d:
@@ -178,6 +183,29 @@ func (l *login) session(ctx context.Context) (msnp.DisconnectReason, error) {
 	case <-ctx.Done():
 		return msnp.ReasonLoggedOut, nil
 	}
+}
+
+// machineGUID returns the login's stored machine GUID, making and storing
+// one the first time. On MSNP16+ it is how the user's other clients tell
+// the bridge's endpoint from their own: a new one at every reconnect would
+// pile up endpoints, and reusing the user's own would sign them out.
+func (l *login) machineGUID(ctx context.Context) (string, error) {
+	rec, err := l.b.store.Logins.Get(ctx, l.id)
+	if err != nil {
+		return "", fmt.Errorf("reading the login: %w", err)
+	}
+	if rec.MachineGUID != "" {
+		return rec.MachineGUID, nil
+	}
+	guid, err := msnp.NewMachineGUID()
+	if err != nil {
+		return "", err
+	}
+	rec.MachineGUID = guid
+	if _, err := l.b.store.Logins.Put(ctx, rec, ""); err != nil {
+		return "", fmt.Errorf("storing the machine GUID: %w", err)
+	}
+	return guid, nil
 }
 
 // syncContacts stores the list the server sent at sign-in.

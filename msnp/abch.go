@@ -529,17 +529,17 @@ func parseABBool(s string) bool {
 
 // --- ADL / RML / FQY payloads ---
 
-// MLList is the list bit set of an <ml> entry (FACTS.md §4.1).
-type MLList int
+// MLList is the list bit set of an <ml> entry: the contact list's List.
+type MLList = List
 
-// List bits. Clients may send only forward, allow and block; reverse and
-// pending arrive from the server.
+// The list bits under their <ml> names. Clients may send only forward,
+// allow and block; reverse and pending arrive from the server.
 const (
-	MLForward MLList = 1
-	MLAllow   MLList = 2
-	MLBlock   MLList = 4
-	MLReverse MLList = 8
-	MLPending MLList = 16
+	MLForward = FL
+	MLAllow   = AL
+	MLBlock   = BL
+	MLReverse = RL
+	MLPending = PL
 )
 
 // Network types of an <ml> entry (the t attribute).

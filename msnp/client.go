@@ -56,6 +56,14 @@ type Client struct {
 	password string
 	handler  func(Event)
 	log      zerolog.Logger
+	// sso keeps the MSNP15+ tokens across reconnects and renews them
+	// before they expire; machineGUID names this endpoint (MSNP16+).
+	sso         *SSOTokenCache
+	machineGUID string
+
+	oimMu   sync.Mutex
+	oim     *OIMService
+	oimSeen map[string]bool // OIM ids fetched or being fetched
 
 	mu           sync.Mutex
 	conn         *conn // nil when not connected
@@ -96,6 +104,7 @@ type conn struct {
 	lastPing    time.Time
 	awaitingQNG bool
 	qngInterval time.Duration
+	tokens      *SSOTokens // MSNP15+: what the session logged in with
 }
 
 type pendingReq struct {
@@ -109,25 +118,53 @@ func New(cfg Config, passport, password string, handler func(Event)) (*Client, e
 	if cfg.Server == "" {
 		return nil, errors.New("msnp: Config.Server is empty")
 	}
-	if cfg.LoginURL == "" && cfg.NexusURL == "" {
-		return nil, errors.New("msnp: Config needs a NexusURL or a LoginURL")
+	tweener := cfg.LoginURL != "" || cfg.NexusURL != ""
+	if !tweener && cfg.RSTURL == "" {
+		return nil, errors.New("msnp: Config needs a NexusURL or a LoginURL (MSNP8–12) or an RSTURL (MSNP15–18)")
 	}
 	if !strings.Contains(passport, "@") || strings.ContainsAny(passport, " \r\n\t%") {
 		return nil, fmt.Errorf("msnp: invalid passport %q", passport)
 	}
+	if cfg.OnlyEndpoint {
+		return nil, fmt.Errorf("%w: Config.OnlyEndpoint (signing the account's other endpoints out)", ErrUnsupported)
+	}
 	if len(cfg.Protocols) == 0 {
-		cfg.Protocols = SupportedProtocols()
+		switch {
+		case cfg.RSTURL == "":
+			cfg.Protocols = tweenerProtocols()
+		case !tweener:
+			cfg.Protocols = []Protocol{MSNP18, MSNP15}
+		default:
+			cfg.Protocols = SupportedProtocols()
+		}
 	}
 	for _, p := range cfg.Protocols {
 		if dialectFor(p) == nil {
 			return nil, fmt.Errorf("msnp: protocol %s is not supported", p)
 		}
+		if p >= MSNP15 && cfg.RSTURL == "" {
+			return nil, fmt.Errorf("msnp: %s needs Config.RSTURL", p)
+		}
+		if p < MSNP15 && !tweener {
+			return nil, fmt.Errorf("msnp: %s needs a NexusURL or a LoginURL", p)
+		}
+	}
+	guid := cfg.MachineGUID
+	var err error
+	if guid == "" {
+		guid, err = NewMachineGUID()
+	} else {
+		guid, err = ParseMachineGUID(guid)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if handler == nil {
 		handler = func(Event) {}
 	}
 	c := &Client{cfg: cfg, passport: passport, password: password, handler: handler,
-		log: cfg.Logger.With().Str("passport", passport).Logger()}
+		log: cfg.Logger.With().Str("passport", passport).Logger(), machineGUID: guid, oimSeen: map[string]bool{}}
+	c.sso = &SSOTokenCache{Request: SSORequest{URL: cfg.RSTURL, Username: passport, Password: password, HTTP: cfg.httpClient()}}
 	return c, nil
 }
 
@@ -167,8 +204,18 @@ func (c *Client) Connect(ctx context.Context) error {
 		return errors.New("msnp: already connected")
 	}
 	addr := c.cfg.Server
+	retried := false
 	for redirects := 0; ; redirects++ {
 		cn, next, err := c.login(ctx, addr)
+		var stale *staleTokensError
+		if errors.As(err, &stale) && !retried {
+			retried = true
+			redirects--
+			continue
+		}
+		if stale != nil {
+			err = stale.err
+		}
 		if err != nil {
 			return err
 		}
@@ -224,6 +271,13 @@ func (c *Client) login(ctx context.Context, addr string) (*conn, string, error) 
 	if _, err := cn.request(ctx, "CVR", nil, ci.Locale, ci.OSType, ci.OSVer, ci.Arch, ci.Name, ci.Version, ci.Brand, c.passport); err != nil {
 		return nil, "", err
 	}
+	if p >= MSNP15 {
+		if err := c.loginSSO(ctx, cn); err != nil {
+			return nil, "", err
+		}
+		ok = true
+		return cn, "", nil
+	}
 	r, err = cn.request(ctx, "USR", []string{"XFR"}, "TWN", "I", c.passport)
 	if err != nil {
 		return nil, "", err
@@ -245,6 +299,11 @@ func (c *Client) login(ctx context.Context, addr string) (*conn, string, error) 
 	r, err = cn.request(ctx, "USR", nil, "TWN", "S", ticket)
 	if err != nil {
 		return nil, "", err
+	}
+	if usesABCH(p) {
+		cn.mu.Lock()
+		cn.tokens = tweenerTokens(ticket)
+		cn.mu.Unlock()
 	}
 	if r.Arg(1) != "OK" {
 		return nil, "", &ProtocolError{Line: cut(Redact(r)), Err: errors.New("unexpected USR reply")}
@@ -282,15 +341,12 @@ func (c *Client) finishLogin(ctx context.Context, cn *conn) error {
 		return err
 	}
 	go cn.keepalive()
-	if _, err := cn.request(ctx, "SYN", nil, cn.d.synArgs()...); err != nil {
+	if usesABCH(cn.d.protocol()) {
+		if err := c.syncAB(ctx, cn); err != nil {
+			return fail(err)
+		}
+	} else if err := c.syncList(ctx, cn); err != nil {
 		return fail(err)
-	}
-	select {
-	case <-cn.synced:
-	case <-cn.done:
-		return fail(cn.cause())
-	case <-ctx.Done():
-		return fail(ctx.Err())
 	}
 	cn.mu.Lock()
 	cn.loggedIn = true
@@ -305,6 +361,21 @@ func (c *Client) finishLogin(ctx context.Context, cn *conn) error {
 	}
 	c.log.Debug().Msg("logged in, contact list synced")
 	return nil
+}
+
+// syncList downloads the server-stored list (MSNP8–12: SYN, LST, LSG).
+func (c *Client) syncList(ctx context.Context, cn *conn) error {
+	if _, err := cn.request(ctx, "SYN", nil, cn.d.synArgs()...); err != nil {
+		return err
+	}
+	select {
+	case <-cn.synced:
+		return nil
+	case <-cn.done:
+		return cn.cause()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Close logs out (OUT) and closes the connection. The handler then gets

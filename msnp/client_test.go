@@ -19,7 +19,7 @@ import (
 
 const wait = 10 * time.Second
 
-var allVersions = []msnp.Protocol{msnp.MSNP8, msnp.MSNP9, msnp.MSNP10, msnp.MSNP11, msnp.MSNP12}
+var allVersions = []msnp.Protocol{msnp.MSNP8, msnp.MSNP9, msnp.MSNP10, msnp.MSNP11, msnp.MSNP12, msnp.MSNP13, msnp.MSNP14, msnp.MSNP15, msnp.MSNP16, msnp.MSNP17, msnp.MSNP18}
 
 // events collects a client's events so tests can await them in order.
 type events struct {
@@ -96,7 +96,7 @@ func newServer(t *testing.T) *msnptest.Server {
 }
 
 func config(s *msnptest.Server, p msnp.Protocol) msnp.Config {
-	return msnp.Config{Server: s.NSAddr(), LoginURL: s.LoginURL(), Protocols: []msnp.Protocol{p}}
+	return msnp.Config{Server: s.NSAddr(), LoginURL: s.LoginURL(), RSTURL: s.RSTURL(), Protocols: []msnp.Protocol{p}}
 }
 
 func connect(t *testing.T, cfg msnp.Config, passport, password string) (*msnp.Client, *events) {
@@ -177,7 +177,7 @@ func TestLoginViaNexus(t *testing.T) {
 }
 
 func TestAuthenticationFailures(t *testing.T) {
-	forVersions(t, []msnp.Protocol{msnp.MSNP8, msnp.MSNP12}, func(t *testing.T, p msnp.Protocol) {
+	forVersions(t, []msnp.Protocol{msnp.MSNP8, msnp.MSNP12, msnp.MSNP15, msnp.MSNP18}, func(t *testing.T, p msnp.Protocol) {
 		s := newServer(t)
 		s.AddAccount("alice@example.com", "right", "")
 		for _, tc := range []struct{ who, pw string }{
@@ -312,7 +312,7 @@ func TestPresenceBothWays(t *testing.T) {
 }
 
 func TestPersonalMessage(t *testing.T) {
-	forVersions(t, []msnp.Protocol{msnp.MSNP11, msnp.MSNP12}, func(t *testing.T, p msnp.Protocol) {
+	forVersions(t, []msnp.Protocol{msnp.MSNP11, msnp.MSNP12, msnp.MSNP13, msnp.MSNP14, msnp.MSNP15, msnp.MSNP18}, func(t *testing.T, p msnp.Protocol) {
 		s := newServer(t)
 		s.AddAccount("alice@example.com", "pw", "")
 		s.AddAccount("bob@example.com", "pw", "")
@@ -419,7 +419,7 @@ func TestContactListEdits(t *testing.T) {
 }
 
 func TestDeclinePending(t *testing.T) {
-	forVersions(t, []msnp.Protocol{msnp.MSNP8, msnp.MSNP12}, testDeclinePending)
+	forVersions(t, []msnp.Protocol{msnp.MSNP8, msnp.MSNP12, msnp.MSNP13, msnp.MSNP14, msnp.MSNP15, msnp.MSNP18}, testDeclinePending)
 }
 
 func testDeclinePending(t *testing.T, p msnp.Protocol) {
@@ -444,6 +444,10 @@ func testDeclinePending(t *testing.T, p msnp.Protocol) {
 }
 
 func TestDisconnectReasons(t *testing.T) {
+	forVersions(t, []msnp.Protocol{msnp.MSNP12, msnp.MSNP15, msnp.MSNP18}, testDisconnectReasons)
+}
+
+func testDisconnectReasons(t *testing.T, p msnp.Protocol) {
 	for _, tc := range []struct {
 		name   string
 		do     func(s *msnptest.Server, cfg msnp.Config, t *testing.T)
@@ -459,7 +463,10 @@ func TestDisconnectReasons(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newServer(t)
 			s.AddAccount("alice@example.com", "pw", "")
-			cfg := config(s, msnp.MSNP12)
+			cfg := config(s, p)
+			// The same machine signing in again: on MSNP16+ only a
+			// distinct GUID signs in beside the first endpoint.
+			cfg.MachineGUID = "{F52973B6-C926-4BAD-9BA8-7C1E840E4AB0}"
 			c, ev := connect(t, cfg, "alice@example.com", "pw")
 			tc.do(s, cfg, t)
 			d := ev.next(t, "Disconnected", is[msnp.Disconnected]).(msnp.Disconnected)
@@ -605,9 +612,13 @@ func TestSwitchboardRequestAndInvite(t *testing.T) {
 }
 
 func TestServerNotices(t *testing.T) {
+	forVersions(t, []msnp.Protocol{msnp.MSNP12, msnp.MSNP15, msnp.MSNP18}, testServerNotices)
+}
+
+func testServerNotices(t *testing.T, p msnp.Protocol) {
 	s := newServer(t)
 	s.AddAccount("alice@example.com", "pw", "")
-	_, ev := connect(t, config(s, msnp.MSNP12), "alice@example.com", "pw")
+	_, ev := connect(t, config(s, p), "alice@example.com", "pw")
 	body := "MIME-Version: 1.0\r\nContent-Type: application/x-msmsgssystemmessage\r\n\r\nType: 1\r\nArg1: 5\r\n"
 	notPayload := "<NOTIFICATION id=\"0\"><TO pid=\"0x0:0x0\" name=\"alice@example.com\"/></NOTIFICATION>"
 	raw := fmt.Sprintf("NOT %d\r\n%sMSG Hotmail Hotmail %d\r\n%s", len(notPayload), notPayload, len(body), body)
@@ -634,17 +645,25 @@ func TestServerNotices(t *testing.T) {
 }
 
 func TestTracesAreRedacted(t *testing.T) {
+	forVersions(t, []msnp.Protocol{msnp.MSNP12, msnp.MSNP15, msnp.MSNP18}, testTracesAreRedacted)
+}
+
+func testTracesAreRedacted(t *testing.T, p msnp.Protocol) {
 	s := newServer(t)
 	s.AddAccount("alice@example.com", "s3cret-pass", "")
 	var buf syncBuffer
-	cfg := config(s, msnp.MSNP12)
+	cfg := config(s, p)
 	cfg.Logger = zerolog.New(&buf).Level(zerolog.DebugLevel)
 	c, ev := connect(t, cfg, "alice@example.com", "s3cret-pass")
 	online(t, c, ev)
 	c.RequestSwitchboard(ctxT(t))
 	c.Close()
 	logs := buf.String()
-	if !strings.Contains(logs, "USR 4 TWN S <redacted>") || !strings.Contains(logs, "CKI <redacted>") {
+	auth := "TWN"
+	if p >= msnp.MSNP15 {
+		auth = "SSO"
+	}
+	if !strings.Contains(logs, "USR 4 "+auth+" S <redacted>") || !strings.Contains(logs, "CKI <redacted>") {
 		t.Fatalf("trace lacks the redacted lines:\n%s", logs)
 	}
 	if strings.Contains(logs, "s3cret") || strings.Contains(logs, "MSPAuth: 0") || strings.Contains(logs, "pwd=") {
@@ -652,8 +671,12 @@ func TestTracesAreRedacted(t *testing.T) {
 	}
 	// The ticket the server issued must not appear anywhere.
 	for _, cmd := range s.Received("alice@example.com") {
-		if cmd.Name == "USR" && cmd.Arg(1) == "TWN" && cmd.Arg(2) == "S" && strings.Contains(logs, cmd.Arg(3)) {
-			t.Fatalf("ticket %q in trace", cmd.Arg(3))
+		if cmd.Name == "USR" && cmd.Arg(2) == "S" {
+			for _, secret := range cmd.Args[3:] {
+				if strings.Contains(logs, secret) {
+					t.Fatalf("ticket or proof %q in trace", secret)
+				}
+			}
 		}
 	}
 }

@@ -142,12 +142,18 @@ func validPassport(p string) error {
 }
 
 func (c *Client) addTo(ctx context.Context, cn *conn, list List, passport string) error {
+	if usesABCH(cn.d.protocol()) {
+		return c.abAdd(ctx, cn, list, passport)
+	}
 	name, args := cn.d.addCmd(list, passport, passport)
 	_, err := cn.request(ctx, name, nil, args...)
 	return err
 }
 
 func (c *Client) remFrom(ctx context.Context, cn *conn, list List, passport string) error {
+	if usesABCH(cn.d.protocol()) {
+		return c.abRemove(ctx, cn, list, passport)
+	}
 	var ct *Contact
 	c.mu.Lock()
 	if x := c.contacts[strings.ToLower(passport)]; x != nil {

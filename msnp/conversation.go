@@ -110,10 +110,11 @@ const (
 // convState is the Client's conversations and live switchboards.
 type convState struct {
 	mu        sync.Mutex
-	direct    map[string]*Conversation // by lower-case passport
-	groups    map[string]*Conversation // by ID
-	sessions  map[*sbSession]struct{}  // every switchboard not yet closed
-	answering int
+	direct    map[string]*Conversation       // by lower-case passport
+	groups    map[string]*Conversation       // by ID
+	sessions  map[*sbSession]struct{}        // every switchboard not yet closed
+	answering int                            // invitations waiting or being answered
+	invites   map[string][]SwitchboardInvite // by lower-case inviter, oldest first
 }
 
 // Conversation is one chat: with one contact (direct) or several (group).
@@ -121,6 +122,13 @@ type convState struct {
 // first send and reused while it lives; messages are sent one at a time,
 // in the order the sends were made, by a goroutine that lives only while
 // messages wait.
+//
+// Received events keep their order within a switchboard. Across
+// switchboards (a contact's old one dying and a new one answered) each
+// connection is read on its own goroutine, so a message still unread in
+// the old one can, rarely, surface after one from the new: invitations
+// from one contact are answered in order to keep that window small, but
+// the protocol offers nothing to close it.
 type Conversation struct {
 	c     *Client
 	id    string
@@ -173,6 +181,7 @@ func (c *Client) convInit() {
 		c.conv.direct = map[string]*Conversation{}
 		c.conv.groups = map[string]*Conversation{}
 		c.conv.sessions = map[*sbSession]struct{}{}
+		c.conv.invites = map[string][]SwitchboardInvite{}
 	}
 }
 
@@ -312,7 +321,13 @@ func (cv *Conversation) Invite(ctx context.Context, passport string) error {
 		cv.members = append(cv.members, p)
 	}
 	c.conv.mu.Unlock()
-	return target.enqueue(ctx, []*sendOp{{invite: p}})
+	err := target.enqueue(ctx, []*sendOp{{invite: p}})
+	if err != nil && target != cv {
+		// The group was only for this invitation: do not leave it half
+		// made, with the contact in it and the invitee not.
+		target.Leave()
+	}
+	return err
 }
 
 // Leave closes the conversation's switchboards (OUT) and fails its waiting
@@ -432,6 +447,9 @@ func (cv *Conversation) run() {
 		if len(cv.queue) == 0 {
 			cv.running = false
 			cv.current = nil
+			if cv.sb != nil {
+				cv.sb.closeIfAloneLocked()
+			}
 			c.conv.mu.Unlock()
 			return
 		}
@@ -567,7 +585,7 @@ func (cv *Conversation) open(ctx context.Context) (*sbSession, error) {
 		return nil, err
 	}
 	s := c.newSession()
-	sb, err := DialSwitchboard(ctx, addr, c.passport, cookie, &SwitchboardOptions{Handler: s.handle})
+	sb, err := DialSwitchboard(ctx, addr, c.EndpointID(), cookie, &SwitchboardOptions{Handler: s.handle})
 	if err != nil {
 		return nil, err
 	}
@@ -605,8 +623,8 @@ func (cv *Conversation) callMembers(ctx context.Context, s *sbSession) error {
 		case s.hasLocked(p):
 			present++
 		case !cv.group || !s.called[p]:
-			// A group member who was called here and left is not called
-			// back: leaving a group is their choice.
+			// A group member already ringing is not rung twice. (One who
+			// left is no member any more.)
 			call = append(call, p)
 		}
 	}
@@ -618,11 +636,11 @@ func (cv *Conversation) callMembers(ctx context.Context, s *sbSession) error {
 	var rang []string
 	for _, p := range call {
 		_, err := s.sb.Call(ctx, p)
-		c.conv.mu.Lock()
-		s.called[p] = true
-		c.conv.mu.Unlock()
 		switch {
 		case err == nil, CodeOf(err) == ErrAlreadyOnList:
+			c.conv.mu.Lock()
+			s.called[p] = true
+			c.conv.mu.Unlock()
 			rang = append(rang, p)
 		case errors.Is(err, ErrSwitchboardClosed) || ctx.Err() != nil:
 			cv.drop(s)
@@ -674,7 +692,8 @@ func (cv *Conversation) callMembers(ctx context.Context, s *sbSession) error {
 	return err
 }
 
-// invite CALs p into s (a group's) and waits for them.
+// invite CALs p into s (a group's), unless ensure just did, and waits for
+// them.
 func (cv *Conversation) invite(ctx context.Context, s *sbSession, p string) error {
 	c := cv.c
 	c.conv.mu.Lock()
@@ -683,24 +702,28 @@ func (cv *Conversation) invite(ctx context.Context, s *sbSession, p string) erro
 	if in {
 		return nil
 	}
-	if !called {
-		_, err := s.sb.Call(ctx, p)
+	if called {
+		// Rung already (by ensure, or an earlier attempt) and not yet
+		// there: ringing again would invite them twice.
+		return s.wait(ctx, func() bool { return s.hasLocked(p) })
+	}
+	_, err := s.sb.Call(ctx, p)
+	if err == nil || CodeOf(err) == ErrAlreadyOnList {
 		c.conv.mu.Lock()
 		s.called[p] = true
 		c.conv.mu.Unlock()
-		if err != nil && CodeOf(err) != ErrAlreadyOnList {
-			if errors.Is(err, ErrSwitchboardClosed) {
-				cv.drop(s)
-				return err
-			}
-			c.conv.mu.Lock()
-			cv.removeMemberLocked(p)
-			c.conv.mu.Unlock()
-			if CodeOf(err) == ErrUserNotOnline {
-				return fmt.Errorf("msnp: %s is not online: %w", p, err)
-			}
+	} else {
+		if errors.Is(err, ErrSwitchboardClosed) {
+			cv.drop(s)
 			return err
 		}
+		c.conv.mu.Lock()
+		cv.removeMemberLocked(p)
+		c.conv.mu.Unlock()
+		if CodeOf(err) == ErrUserNotOnline {
+			return fmt.Errorf("msnp: %s is not online: %w", p, err)
+		}
+		return err
 	}
 	return s.wait(ctx, func() bool { return s.hasLocked(p) })
 }
@@ -834,16 +857,18 @@ func (s *sbSession) applyLocked(ev SwitchboardEvent) {
 			}
 		}
 	case SBLeft:
-		if !e.Gone || e.IdleTimeout || cv == nil || !cv.group || strings.EqualFold(e.Passport, c.passport) {
+		if !e.Gone || cv == nil || strings.EqualFold(e.Passport, c.passport) {
 			return
 		}
 		// Only the current switchboard speaks for the group's membership:
 		// an old one emptying out says nothing.
 		p := strings.ToLower(e.Passport)
-		if cv.sb == s && containsString(cv.members, p) {
+		delete(s.called, p) // whoever calls them again means it
+		if cv.group && !e.IdleTimeout && cv.sb == s && containsString(cv.members, p) {
 			cv.removeMemberLocked(p)
 			c.emit(ConversationLeft{Conversation: cv.infoLocked(), Passport: e.Passport})
 		}
+		s.closeIfAloneLocked()
 	case SBMessage:
 		if cv != nil {
 			s.messageLocked(e)
@@ -857,6 +882,21 @@ func (s *sbSession) applyLocked(ev SwitchboardEvent) {
 	case SBServerError:
 		c.log.Debug().Err(e.Err).Msg("switchboard error")
 	}
+}
+
+// closeIfAloneLocked closes s when nobody else is left in it and no send
+// is using it: a lone switchboard is worth nothing (a send would have to
+// CAL anyway) and, on a server without an idle timeout, would stay open
+// for good. A send in progress re-CALs into it instead.
+func (s *sbSession) closeIfAloneLocked() {
+	cv := s.conv
+	if s.closed || s.sb == nil || len(s.othersLocked()) > 0 || (cv != nil && cv.running && cv.sb == s) {
+		return
+	}
+	if cv != nil && cv.sb == s {
+		cv.sb = nil
+	}
+	go s.sb.Close()
 }
 
 // becomeGroupLocked turns a direct conversation's switchboard, which a
@@ -917,65 +957,96 @@ func (s *sbSession) messageLocked(e SBMessage) {
 	}
 }
 
-// answerInvite joins the switchboard an RNG invited to, on a goroutine of
-// its own, and attaches it: one other participant makes it that contact's
-// direct conversation's switchboard, more make a new group conversation.
+// answerInvite joins the switchboard an RNG invited to and attaches it:
+// one other participant makes it that contact's direct conversation's
+// switchboard, more make a new group conversation. One inviter's
+// invitations are answered one after the other, on a goroutine that lives
+// while they wait, so that what the inviter said in an older switchboard
+// is delivered before what they said in a newer one.
 func (c *Client) answerInvite(inv SwitchboardInvite) {
 	c.conv.mu.Lock()
+	defer c.conv.mu.Unlock()
 	c.convInit()
 	if c.conv.answering >= maxAnswering {
-		c.conv.mu.Unlock()
 		c.log.Debug().Str("inviter", inv.Inviter).Msg("too many invitations at once; ignoring one")
 		return
 	}
 	c.conv.answering++
-	c.conv.mu.Unlock()
-	go func() {
-		defer func() {
-			c.conv.mu.Lock()
-			c.conv.answering--
-			c.conv.mu.Unlock()
-		}()
-		s := c.newSession()
-		ctx, cancel := context.WithTimeout(context.Background(), orDuration(c.cfg.SwitchboardTimeout, 30*time.Second))
-		sb, err := AnswerSwitchboard(ctx, inv.Addr, c.passport, inv.Cookie, inv.SessionID, &SwitchboardOptions{Handler: s.handle})
-		cancel()
-		if err != nil {
-			c.log.Debug().Err(err).Str("inviter", inv.Inviter).Msg("answering an invitation failed")
-			return
-		}
+	k := strings.ToLower(inv.Inviter)
+	c.conv.invites[k] = append(c.conv.invites[k], inv)
+	if len(c.conv.invites[k]) == 1 {
+		go c.answerInvites(k)
+	}
+}
+
+func (c *Client) answerInvites(inviter string) {
+	for {
 		c.conv.mu.Lock()
-		s.sb = sb
-		others := s.othersLocked()
-		if len(others) == 0 {
+		q := c.conv.invites[inviter]
+		if len(q) == 0 {
+			delete(c.conv.invites, inviter)
 			c.conv.mu.Unlock()
-			sb.Close()
 			return
 		}
-		c.conv.sessions[s] = struct{}{}
-		if len(others) == 1 {
-			cv := c.chatLocked(others[0].Passport)
-			cv.left = false
-			// The newest switchboard is the one the contact uses; an older
-			// one still delivers what comes through it until it closes.
-			cv.sb = s
-			s.conv = cv
-		} else {
-			var members []string
-			for _, p := range others {
-				members = append(members, p.Passport)
-			}
-			g := c.newGroupLocked("", members)
-			g.sb = s
-			s.conv = g
-			for _, p := range others {
-				g.announced[strings.ToLower(p.Passport)] = true
-				c.emit(ConversationJoined{Conversation: g.infoLocked(), Passport: p.Passport, Name: p.FriendlyName})
-			}
+		inv := q[0]
+		c.conv.mu.Unlock()
+		c.answerOne(inv)
+		c.conv.mu.Lock()
+		c.conv.answering--
+		c.conv.invites[inviter] = c.conv.invites[inviter][1:]
+		c.conv.mu.Unlock()
+	}
+}
+
+func (c *Client) answerOne(inv SwitchboardInvite) {
+	s := c.newSession()
+	ctx, cancel := context.WithTimeout(context.Background(), orDuration(c.cfg.SwitchboardTimeout, 30*time.Second))
+	sb, err := AnswerSwitchboard(ctx, inv.Addr, c.EndpointID(), inv.Cookie, inv.SessionID, &SwitchboardOptions{Handler: s.handle})
+	cancel()
+	if err != nil {
+		c.log.Debug().Err(err).Str("inviter", inv.Inviter).Msg("answering an invitation failed")
+		return
+	}
+	if c.current() == nil {
+		// Logged out (Close) while answering: closeSwitchboards has run
+		// and would not know this one.
+		sb.Close()
+		return
+	}
+	c.conv.mu.Lock()
+	defer c.conv.mu.Unlock()
+	s.sb = sb
+	others := s.othersLocked()
+	c.conv.sessions[s] = struct{}{}
+	switch {
+	case len(others) == 0:
+		// Everyone left already, but what they said before leaving
+		// (waiting in s.early) is still the inviter's to deliver.
+		s.conv = c.chatLocked(inv.Inviter)
+		s.attachLocked()
+		go sb.Close()
+	case len(others) == 1:
+		cv := c.chatLocked(others[0].Passport)
+		cv.left = false
+		// The newest switchboard is the one the contact uses; an older
+		// one still delivers what comes through it until it closes.
+		cv.sb = s
+		s.conv = cv
+		s.attachLocked()
+	default:
+		var members []string
+		for _, p := range others {
+			members = append(members, p.Passport)
+		}
+		g := c.newGroupLocked("", members)
+		g.sb = s
+		s.conv = g
+		for _, p := range others {
+			g.announced[strings.ToLower(p.Passport)] = true
+			c.emit(ConversationJoined{Conversation: g.infoLocked(), Passport: p.Passport, Name: p.FriendlyName})
 		}
 		s.attachLocked()
-		c.conv.mu.Unlock()
-	}()
+	}
 }
 
 // closeSwitchboards closes every conversation's switchboard (Client.Close).

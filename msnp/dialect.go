@@ -39,6 +39,8 @@ func dialectFor(p Protocol) dialect {
 		return dialect8{p}
 	case MSNP10, MSNP11, MSNP12:
 		return dialect10{dialect8{p}}
+	case MSNP13, MSNP14, MSNP15, MSNP16, MSNP17, MSNP18:
+		return dialect15{dialect10{dialect8{p}}}
 	}
 	return nil
 }

@@ -92,6 +92,18 @@ func (c *Client) dispatch(cn *conn, cmd *Command) error {
 		c.log.Debug().Str("cmd", cmd.Name).Msg("ignoring command before VER")
 		return nil
 	}
+	if p := cn.d.protocol(); p >= MSNP13 {
+		switch cmd.Name {
+		case "NLN", "ILN", "FLN", "UBX":
+			norm, contact := c.normalizePresence(p, cmd)
+			if !contact {
+				return nil // one of the account's own endpoints
+			}
+			cmd = norm
+		case "ADL", "RML":
+			return c.serverML(cmd)
+		}
+	}
 	switch cmd.Name {
 	case "LST":
 		ct, err := cn.d.parseLST(cmd)
@@ -149,6 +161,12 @@ func (c *Client) dispatch(cn *conn, cmd *Command) error {
 		if !ok {
 			return errBadLine(cmd)
 		}
+		if cmd.Name == "NLN" && cn.d.protocol() >= MSNP18 {
+			// MSNP18 has no ILN: the dump after the first CHG is NLNs.
+			cn.mu.Lock()
+			p.Initial = cn.chgEchoed && !cn.presSynced
+			cn.mu.Unlock()
+		}
 		c.mu.Lock()
 		if ct := c.contacts[strings.ToLower(p.Passport)]; ct != nil {
 			// Strings are stored only when they change, and then copied: a
@@ -202,10 +220,14 @@ func (c *Client) dispatch(cn *conn, cmd *Command) error {
 		}
 		inv := SwitchboardInvite{SessionID: cmd.Arg(0), Addr: cmd.Arg(1), Cookie: cmd.Arg(3),
 			Inviter: Unescape(cmd.Arg(4)), InviterName: Unescape(cmd.Arg(5))}
+		// The event goes first, so that it precedes the conversation's.
+		if err := c.emit(inv); err != nil {
+			return err
+		}
 		if !c.cfg.ManualSwitchboards {
 			c.answerInvite(inv)
 		}
-		return c.emit(inv)
+		return nil
 	case "OUT":
 		cn.mu.Lock()
 		cn.outSeen = true
@@ -278,7 +300,10 @@ func (c *Client) serverMessage(cn *conn, cmd *Command) error {
 		if err := c.emit(ServerNotice{ContentType: mt, Header: hdr, Body: body}); err != nil {
 			return err
 		}
+		c.mailData(cn, body)
 		return c.presenceSyncMarker(cn)
+	case "text/x-msmsgsoimnotification":
+		c.mailData(cn, body)
 	}
 	n := ServerNotice{ContentType: mt, Header: hdr, Body: body}
 	if mt == "application/x-msmsgssystemmessage" {

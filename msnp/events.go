@@ -1,6 +1,9 @@
 package msnp
 
-import "net/textproto"
+import (
+	"net/textproto"
+	"time"
+)
 
 // Event is something the server told the client. Events reach the handler
 // given to New one at a time, in the order the server sent them.
@@ -25,6 +28,7 @@ type ContactPresence struct {
 	Status       Status
 	FriendlyName string
 	ClientID     uint32
+	ClientIDExt  uint32 // MSNP16+: the extended capabilities ("caps:ext")
 	MSNObject    string // XML, unescaped; "" when none
 	Initial      bool
 }
@@ -49,6 +53,16 @@ type FriendlyNameChanged struct{ Name string }
 type AddedBy struct {
 	Passport string
 	Name     string
+}
+
+// OfflineMessage is a message a contact left while the account was
+// offline (MSNP15+). The client fetches it when the server announces it
+// and deletes it from the server once the event is queued.
+type OfflineMessage struct {
+	From     string
+	FromName string
+	Text     string
+	Time     time.Time
 }
 
 // RemovedBy reports someone removing this account from their list.
@@ -118,6 +132,7 @@ func (PersonalMessage) isEvent()     {}
 func (FriendlyNameChanged) isEvent() {}
 func (AddedBy) isEvent()             {}
 func (RemovedBy) isEvent()           {}
+func (OfflineMessage) isEvent()      {}
 func (ServerNotice) isEvent()        {}
 func (SwitchboardInvite) isEvent()   {}
 func (Disconnected) isEvent()        {}

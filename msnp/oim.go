@@ -1,12 +1,8 @@
 package msnp
 
 import (
-	"bytes"
 	"context"
-	"crypto/md5"
 	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -441,36 +437,7 @@ func BuildOIMContent(text, runID string, seq int) string {
 }
 
 // oimLockKey is the MSNP11 challenge response (FACTS.md §3), which is also
-// the OIM lockkey. It is private here because challenge.go (another part
-// of the package, written in parallel) owns the public version; the two
-// should be merged into one.
+// the OIM lockkey.
 func oimLockKey(challenge, productID, productKey string) string {
-	sum := md5.Sum([]byte(challenge + productKey))
-	var h, k [4]uint64
-	for i := 0; i < 4; i++ {
-		h[i] = uint64(binary.LittleEndian.Uint32(sum[i*4:]))
-		k[i] = h[i] & 0x7FFFFFFF
-	}
-	s := []byte(challenge + productID)
-	pad := 8 - len(s)%8
-	s = append(s, bytes.Repeat([]byte{'0'}, pad)...)
-	const mod = 0x7FFFFFFF
-	var high, low uint64
-	for i := 0; i+8 <= len(s); i += 8 {
-		c0 := uint64(binary.LittleEndian.Uint32(s[i:]))
-		c1 := uint64(binary.LittleEndian.Uint32(s[i+4:]))
-		t := (c0*0x0E79A9C1)%mod + high
-		t = (t*k[0] + k[1]) % mod
-		high = (c1 + t) % mod
-		high = (high*k[2] + k[3]) % mod
-		low = low + high + t
-	}
-	high = (high + k[1]) % mod
-	low = (low + k[3]) % mod
-	out := make([]byte, 16)
-	binary.LittleEndian.PutUint32(out[0:], uint32(h[0]^high))
-	binary.LittleEndian.PutUint32(out[4:], uint32(h[1]^low))
-	binary.LittleEndian.PutUint32(out[8:], uint32(h[2]^high))
-	binary.LittleEndian.PutUint32(out[12:], uint32(h[3]^low))
-	return hex.EncodeToString(out)
+	return challenge11(challenge, product{id: productID, key: productKey})
 }

@@ -20,6 +20,12 @@ const (
 	MSNP10 Protocol = 10
 	MSNP11 Protocol = 11
 	MSNP12 Protocol = 12
+	MSNP13 Protocol = 13
+	MSNP14 Protocol = 14
+	MSNP15 Protocol = 15
+	MSNP16 Protocol = 16
+	MSNP17 Protocol = 17
+	MSNP18 Protocol = 18
 )
 
 // String returns the wire name, e.g. "MSNP12".
@@ -38,8 +44,17 @@ func ParseProtocol(s string) (Protocol, error) {
 	return p, nil
 }
 
-// SupportedProtocols lists the versions this client speaks, best first.
-func SupportedProtocols() []Protocol { return []Protocol{MSNP12, MSNP11, MSNP10, MSNP9, MSNP8} }
+// SupportedProtocols lists the versions this client speaks, best first:
+// MSNP18 (SSO, the address book, MPOP beside the user's own Messenger),
+// then MSNP15, then the Tweener versions for servers that offer less.
+// MSNP13, 14 (Tweener login, the list in the address book), 16 and 17 are
+// spoken too when asked for (Config.Protocols).
+func SupportedProtocols() []Protocol {
+	return []Protocol{MSNP18, MSNP15, MSNP12, MSNP11, MSNP10, MSNP9, MSNP8}
+}
+
+// tweenerProtocols are the defaults for a Config without an RSTURL.
+func tweenerProtocols() []Protocol { return []Protocol{MSNP12, MSNP11, MSNP10, MSNP9, MSNP8} }
 
 // Capability bits of the client id sent with CHG (FACTS.md §5.2).
 const (
@@ -71,8 +86,8 @@ var DefaultClientInfo = ClientInfo{
 	Name: "MSNMSGR", Version: "7.5.0324", Brand: "msmsgs",
 }
 
-// Config configures a Client. Only Server and one of NexusURL or LoginURL
-// are required.
+// Config configures a Client. Server and one of NexusURL or LoginURL are
+// required for MSNP8–12; RSTURL for MSNP15–18.
 type Config struct {
 	// Server is the notification server's host:port.
 	Server string
@@ -81,8 +96,24 @@ type Config struct {
 	NexusURL string
 	// LoginURL is the Passport 1.4 login URL, skipping the nexus.
 	LoginURL string
+	// RSTURL is the SSO token service (…/RST.srf) for MSNP15–18.
+	RSTURL string
+	// SOAPBaseURL is where the address book (/abservice/…), OIM and
+	// storage services live; empty means RSTURL's scheme and host, as on
+	// Escargot.
+	SOAPBaseURL string
+	// MachineGUID names this endpoint on MSNP16+ ("{…}" or bare); empty
+	// means a fresh one per Client (read it with Client.MachineGUID and
+	// store it per login so that reconnects reuse it).
+	MachineGUID string
+	// EndpointName names this endpoint to the account's other clients on
+	// MSNP16+ (WLM lists it under "signed in at"); empty sends none.
+	EndpointName string
+	// OnlyEndpoint asks that the account's other endpoints be signed out
+	// at login (MSNP16+). Not implemented yet: see Client.Connect.
+	OnlyEndpoint bool
 	// Protocols lists the versions to offer, preferred first. Empty means
-	// SupportedProtocols().
+	// SupportedProtocols(), without the SSO versions when RSTURL is empty.
 	Protocols []Protocol
 	// ClientInfo is sent in CVR; zero fields take DefaultClientInfo's.
 	ClientInfo ClientInfo

@@ -62,7 +62,7 @@ func TestParsePresence(t *testing.T) {
 		t.Errorf("NLN = %+v %v", p, ok)
 	}
 	p, ok = parsePresence(cmdOf(t, "NLN AWY bob@example.com bob 2788999212:48 %3Cmsnobj%20Creator%3D%22x%22%2F%3E\r\n"))
-	if !ok || p.ClientID != 2788999212 || p.MSNObject != `<msnobj Creator="x"/>` {
+	if !ok || p.ClientID != 2788999212 || p.ClientIDExt != 48 || p.MSNObject != `<msnobj Creator="x"/>` {
 		t.Errorf("NLN with object = %+v %v", p, ok)
 	}
 	for _, bad := range []string{"NLN NLN\r\n", "ILN 6\r\n", "NLN NLN nobody x 0\r\n"} {

@@ -57,6 +57,16 @@ func (c *Client) SetStatus(ctx context.Context, s Status) error {
 	}
 	// Escargot silently drops a CHG without the client id.
 	_, err := cn.request(ctx, "CHG", nil, string(s), strconv.FormatUint(uint64(c.cfg.clientID()), 10))
+	if err != nil || cn.d.protocol() < MSNP16 || c.cfg.EndpointName == "" {
+		return err
+	}
+	// The second UUX of MSNP16+: this endpoint's name and state, which
+	// the account's other clients show.
+	payload, err := BuildUUXPrivateEndpoint(UBXPrivateEndpoint{EpName: c.cfg.EndpointName, State: string(s)})
+	if err != nil {
+		return err
+	}
+	_, err = cn.requestPayload(ctx, "UUX", payload, nil)
 	return err
 }
 
@@ -68,6 +78,14 @@ func (c *Client) SetPersonalMessage(ctx context.Context, text string) error {
 	}
 	if !cn.d.hasPSM() {
 		return fmt.Errorf("%w: personal messages need MSNP11, this is %s", ErrUnsupported, cn.d.protocol())
+	}
+	if p := cn.d.protocol(); p >= MSNP13 {
+		payload, err := BuildUUX(UUXData{PSM: text, MachineGUID: c.machineGUID}, int(p))
+		if err != nil {
+			return err
+		}
+		_, err = cn.requestPayload(ctx, "UUX", payload, nil)
+		return err
 	}
 	var b bytes.Buffer
 	b.WriteString("<Data><PSM>")
@@ -113,8 +131,9 @@ func (c *Client) RequestSwitchboard(ctx context.Context) (addr, cookie string, e
 	return r.Arg(2), r.Arg(4), nil
 }
 
-// parsePresence reads ILN trid status email friendly caps [msnobj] or
-// NLN status email friendly caps [msnobj] (MSNP8–13).
+// parsePresence reads ILN trid status email friendly caps[:ext] [msnobj]
+// or NLN status email friendly caps[:ext] [msnobj] (MSNP8–13, and later
+// ones once normalizePresence has made them look so).
 func parsePresence(cmd *Command) (ContactPresence, bool) {
 	args := cmd.Args
 	initial := cmd.Name == "ILN"
@@ -129,12 +148,12 @@ func parsePresence(cmd *Command) (ContactPresence, bool) {
 	}
 	p := ContactPresence{Status: internStatus(args[0]), Passport: Unescape(args[1]), FriendlyName: Unescape(args[2]), Initial: initial}
 	if len(args) > 3 {
-		caps := args[3]
-		if i := strings.IndexByte(caps, ':'); i >= 0 {
-			caps = caps[:i]
-		}
+		caps, ext, _ := strings.Cut(args[3], ":")
 		if n, err := strconv.ParseUint(caps, 10, 32); err == nil {
 			p.ClientID = uint32(n)
+		}
+		if n, err := strconv.ParseUint(ext, 10, 32); err == nil {
+			p.ClientIDExt = uint32(n)
 		}
 	}
 	if len(args) > 4 && args[4] != "0" {

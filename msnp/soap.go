@@ -130,7 +130,9 @@ func (c *SOAPClient) Call(ctx context.Context, url, action string, headers []any
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("msnp: SOAP %s: %w", soapActionName(action), err)
+		// Unreachable services are a network failure (errors.Is
+		// ErrNetwork), which callers retry, unlike a refusal.
+		return &NetworkError{Op: "SOAP " + soapActionName(action), Err: err}
 	}
 	defer resp.Body.Close()
 	limit := c.MaxBodySize

@@ -32,37 +32,23 @@ grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do
   done
 done
 
-echo "== integration: starting Prosody and Dendrite on loopback"
+echo "== integration: starting Prosody, Dendrite and PostgreSQL on loopback"
 stop_servers() {
   scripts/prosody.sh stop || true
   scripts/dendrite.sh stop || true
+  scripts/postgres.sh stop || true
 }
 trap stop_servers EXIT
+
+scripts/postgres.sh install
+postgres_env=$(scripts/postgres.sh start) # MSNBRIDGE_TEST_POSTGRES_URI
+eval "$postgres_env"
 
 scripts/prosody.sh install
 prosody_env=$(scripts/prosody.sh start)
 eval "$prosody_env"
 
-# The registration must exist before Dendrite starts; its contents are what
-# matrix.NewRegistration makes for the test config (a test checks that).
-mkdir -p .tmp/matrix-it
-REG=$PWD/.tmp/matrix-it/registration.yaml
-cat >"$REG" <<'YAML'
-id: msnbridge-test
-url: http://127.0.0.1:18009
-as_token: msnbridge-test-as-token
-hs_token: msnbridge-test-hs-token
-sender_localpart: msnbot
-rate_limited: false
-namespaces:
-  users:
-    - regex: '^@msn_[a-z0-9._=/-]+:localhost$'
-      exclusive: true
-    - regex: '^@msnbot:localhost$'
-      exclusive: true
-de.sorunome.msc2409.push_ephemeral: true
-receive_ephemeral: true
-YAML
+REG=$(scripts/test-registration.sh)
 scripts/dendrite.sh install
 scripts/dendrite.sh start "$REG"
 export MSNBRIDGE_TEST_DENDRITE_URL=http://127.0.0.1:18008

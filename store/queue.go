@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"go.mau.fi/util/dbutil"
 )
 
 // QueuedEvent is an event waiting for a frontend to take it.
@@ -34,8 +36,20 @@ func (q *Queue) Push(ctx context.Context, user UserID, payload []byte) (int64, e
 	}
 	var id int64
 	err := q.s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
-		// SQLite write transactions are immediate (see sqliteDSN), so the
-		// count and the insert cannot interleave with another Push.
+		if err := q.s.Users.ensureExists(ctx, user); err != nil {
+			return err
+		}
+		// The count and the insert must not interleave with another Push
+		// for the same user. SQLite write transactions are immediate (see
+		// sqliteDSN), so they hold the database's write lock already; on
+		// Postgres (read committed) the user's row lock serialises them,
+		// held until this transaction ends.
+		if q.s.db.Dialect == dbutil.Postgres {
+			if _, err := q.s.db.Exec(ctx, "SELECT 1 FROM users WHERE frontend=$1 AND user_id=$2 FOR UPDATE",
+				user.Frontend, user.ID); err != nil {
+				return err
+			}
+		}
 		var n int
 		if err := q.s.db.QueryRow(ctx, "SELECT COUNT(*) FROM event_queue WHERE frontend=$1 AND user_id=$2",
 			user.Frontend, user.ID).Scan(&n); err != nil {
@@ -43,9 +57,6 @@ func (q *Queue) Push(ctx context.Context, user UserID, payload []byte) (int64, e
 		}
 		if n >= q.limit {
 			return &QueueFullError{User: user, Limit: q.limit}
-		}
-		if err := q.s.Users.ensureExists(ctx, user); err != nil {
-			return err
 		}
 		return q.s.db.QueryRow(ctx, "INSERT INTO event_queue (frontend, user_id, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
 			user.Frontend, user.ID, payload, now()).Scan(&id)

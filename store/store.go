@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/lib/pq"
 	"github.com/mattn/go-sqlite3"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
@@ -103,10 +105,11 @@ func WithPool(maxOpen, maxIdle int) Option {
 }
 
 // Open connects to the database and brings its schema to the latest
-// version. dbType is "sqlite3" (also "sqlite", "sqlite3-fk-wal"); uri is a
-// file path or file: URI. SQLite is opened with WAL, foreign keys on, a
-// busy timeout and immediate write transactions. "postgres" is not
-// supported yet.
+// version. dbType is "sqlite3" (also "sqlite", "sqlite3-fk-wal"), with uri
+// a file path or file: URI, or "postgres" (also "postgresql"), with uri a
+// libpq connection URL or key=value string (postgres://user:pass@host/db).
+// SQLite is opened with WAL, foreign keys on, a busy timeout and immediate
+// write transactions; Postgres as the URI says, with the same schema.
 func Open(ctx context.Context, dbType, uri string, log zerolog.Logger, opts ...Option) (*Store, error) {
 	o := options{queueLimit: DefaultQueueLimit}
 	for _, opt := range opts {
@@ -122,14 +125,19 @@ func Open(ctx context.Context, dbType, uri string, log zerolog.Logger, opts ...O
 			return nil, errors.New("store: empty database URI")
 		}
 		driver, dsn = "sqlite3", sqliteDSN(uri)
-	case "postgres", "postgresql", "pgx":
-		return nil, fmt.Errorf("store: database type %q is not supported yet", dbType)
+	case "postgres", "postgresql":
+		if uri == "" {
+			return nil, errors.New("store: empty database URI")
+		}
+		// lib/pq registers itself as "postgres"; dbutil takes the dialect
+		// from the driver name.
+		driver, dsn = "postgres", uri
 	default:
-		return nil, fmt.Errorf("store: unknown database type %q (want sqlite3)", dbType)
+		return nil, fmt.Errorf("store: unknown database type %q (want sqlite3 or postgres)", dbType)
 	}
 	raw, err := sql.Open(driver, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("store: opening %s database: %w", driver, err)
+		return nil, fmt.Errorf("store: opening %s database: %w", driver, redactURI(err, dsn))
 	}
 	if o.maxOpenConns > 0 {
 		raw.SetMaxOpenConns(o.maxOpenConns)
@@ -146,6 +154,10 @@ func Open(ctx context.Context, dbType, uri string, log zerolog.Logger, opts ...O
 	db.VersionTable = VersionTable
 	db.UpgradeTable = upgrades.Table
 	db.Log = dbutil.ZeroLogger(log.With().Str("component", "store").Logger())
+	if err = raw.PingContext(ctx); err != nil {
+		_ = raw.Close()
+		return nil, fmt.Errorf("store: connecting to the %s database: %w", driver, redactURI(err, dsn))
+	}
 	if err = db.Upgrade(ctx); err != nil {
 		_ = raw.Close()
 		return nil, fmt.Errorf("store: upgrading schema: %w", err)
@@ -267,25 +279,51 @@ func notFound(err error, what string, args ...any) error {
 	return fmt.Errorf("store: %s: %w", fmt.Sprintf(what, args...), err)
 }
 
+// Postgres SQLSTATEs the store tells apart.
+const (
+	pgUniqueViolation     = "23505"
+	pgForeignKeyViolation = "23503"
+)
+
 // isUniqueViolation recognises a unique-constraint failure (SQLite's
-// extended code; Postgres's SQLSTATE 23505 by its message, to stay free of
-// a Postgres driver import).
+// extended code, Postgres's SQLSTATE).
 func isUniqueViolation(err error) bool {
 	var se sqlite3.Error
 	if errors.As(err, &se) {
 		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
 	}
-	return err != nil && (strings.Contains(err.Error(), "23505") || strings.Contains(err.Error(), "duplicate key"))
+	var pe *pq.Error
+	return errors.As(err, &pe) && pe.Code == pgUniqueViolation
 }
 
 // isForeignKeyViolation recognises a foreign-key failure (SQLite's
-// extended code; Postgres's SQLSTATE 23503 by its message).
+// extended code, Postgres's SQLSTATE).
 func isForeignKeyViolation(err error) bool {
 	var se sqlite3.Error
 	if errors.As(err, &se) {
 		return se.ExtendedCode == sqlite3.ErrConstraintForeignKey
 	}
-	return err != nil && strings.Contains(err.Error(), "23503")
+	var pe *pq.Error
+	return errors.As(err, &pe) && pe.Code == pgForeignKeyViolation
+}
+
+// redactURI keeps a connection URI's password out of an error that quotes
+// the URI (net/url and drivers do, on parse errors).
+func redactURI(err error, uri string) error {
+	msg := err.Error()
+	if uri == "" || !strings.Contains(msg, uri) {
+		if u, perr := url.Parse(uri); perr == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok && pw != "" && strings.Contains(msg, pw) {
+				return errors.New(strings.ReplaceAll(msg, pw, "xxxxx"))
+			}
+		}
+		return err
+	}
+	shown := "(database URI)"
+	if u, perr := url.Parse(uri); perr == nil {
+		shown = u.Redacted()
+	}
+	return errors.New(strings.ReplaceAll(msg, uri, shown))
 }
 
 // affected reports whether a statement changed a row.

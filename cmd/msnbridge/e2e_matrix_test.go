@@ -294,6 +294,15 @@ func TestMatrixEndToEnd(t *testing.T) {
 		})
 	})
 
+	t.Run("typing from Matrix", func(t *testing.T) {
+		if _, err := user.UserTyping(ctx, portal, true, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		matrixtest.Eventually(t, "bob seeing alice type", 20*time.Second, func() bool {
+			return bob.has(func(ev msnp.Event) bool { _, ok := ev.(msnp.ConversationTyping); return ok })
+		})
+	})
+
 	t.Run("nudges both ways", func(t *testing.T) {
 		if err := bob.Chat("alice@example.com").SendNudge(ctx); err != nil {
 			t.Fatal(err)

@@ -4,7 +4,8 @@
 // by hand and from scripts.
 //
 // Exit codes: 0 ok, 2 usage, 3 authentication failed, 4 network failure,
-// 5 protocol error.
+// 5 protocol error, 6 message not accepted (contact offline, not allowed,
+// switchboard failures).
 package main
 
 import (
@@ -32,6 +33,7 @@ const (
 	exitAuth     = 3
 	exitNetwork  = 4
 	exitProtocol = 5
+	exitNotSent  = 6
 )
 
 func main() {
@@ -40,15 +42,22 @@ func main() {
 	os.Exit(runContext(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: msncli --server HOST:PORT (--login-url URL | --nexus-url URL)
-              --passport P --password-file F [--protocol MSNP12] [--debug]
-              login | contacts | listen | status STATUS [PSM]
+const usage = `usage: msncli --server HOST:PORT [--login-url URL | --nexus-url URL]
+              [--rst-url URL [--soap-url URL] [--machine-guid GUID]]
+              --passport P --password-file F [--protocol MSNP18] [--debug]
+              login | contacts | listen | status STATUS [PSM] | send TO TEXT
+
+  A login or nexus URL enables MSNP8–12 (Tweener), --rst-url MSNP15–18
+  (SSO); with both, MSNP18 is offered first and the server may pick less.
 
   login     log in and out; prints the session
   contacts  log in and print the contact list
-  listen    log in, go online and print events until interrupted
+  listen    log in, go online and print events (presence, messages,
+            typing, nudges) until interrupted
   status    log in, set STATUS (NLN BSY IDL BRB AWY PHN LUN HDN) and,
             from MSNP11, the personal message PSM; then log out
+  send      log in, go online, send TEXT to the contact TO and log out;
+            exits 0 once the switchboard accepted it, 6 if it did not
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -65,7 +74,10 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	nexusURL := fs.String("nexus-url", "", "Passport nexus URL")
 	passport := fs.String("passport", "", "account")
 	pwFile := fs.String("password-file", "", "file holding the password")
-	proto := fs.String("protocol", "", "protocol version to offer first (MSNP8…MSNP12)")
+	rstURL := fs.String("rst-url", "", "SSO token service URL (…/RST.srf), for MSNP15–18")
+	soapURL := fs.String("soap-url", "", "base URL of the address-book and OIM services (default: the RST URL's host)")
+	machineGUID := fs.String("machine-guid", "", "this endpoint's machine GUID on MSNP16+ (default: a new one)")
+	proto := fs.String("protocol", "", "protocol version to offer first (MSNP8…MSNP18)")
 	debug := fs.Bool("debug", false, "print redacted protocol traces on stderr")
 	timeout := fs.Duration("timeout", 60*time.Second, "login timeout")
 	if err := fs.Parse(args); err != nil {
@@ -77,8 +89,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fs.Usage()
 		return exitUsage
 	}
-	if *server == "" || *passport == "" || *pwFile == "" || (*loginURL == "" && *nexusURL == "") {
-		return bad("--server, --passport, --password-file and a login or nexus URL are required")
+	if *server == "" || *passport == "" || *pwFile == "" || (*loginURL == "" && *nexusURL == "" && *rstURL == "") {
+		return bad("--server, --passport, --password-file and a login, nexus or RST URL are required")
 	}
 	if len(rest) == 0 {
 		return bad("missing command")
@@ -86,7 +98,13 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	cmd := rest[0]
 	var status msnp.Status
 	var psm *string
+	var to, text string
 	switch cmd {
+	case "send":
+		if len(rest) != 3 || !strings.Contains(rest[1], "@") {
+			return bad("send takes TO TEXT")
+		}
+		to, text = rest[1], rest[2]
 	case "login", "contacts", "listen":
 		if len(rest) != 1 {
 			return bad(cmd + " takes no arguments")
@@ -109,15 +127,22 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return bad(err.Error())
 	}
-	cfg := msnp.Config{Server: *server, LoginURL: *loginURL, NexusURL: *nexusURL}
+	cfg := msnp.Config{Server: *server, LoginURL: *loginURL, NexusURL: *nexusURL,
+		RSTURL: *rstURL, SOAPBaseURL: *soapURL, MachineGUID: *machineGUID}
 	if *proto != "" {
 		p, err := msnp.ParseProtocol(*proto)
 		if err != nil {
 			return bad(err.Error())
 		}
-		// Offer the chosen version, then the older ones as fallbacks.
+		tweener := *loginURL != "" || *nexusURL != ""
+		if (p >= msnp.MSNP15 && *rstURL == "") || (p < msnp.MSNP15 && !tweener) {
+			return bad(p.String() + " needs " + map[bool]string{true: "--rst-url", false: "a login or nexus URL"}[p >= msnp.MSNP15])
+		}
+		// Offer the chosen version, then the older ones the URLs given
+		// allow, as fallbacks.
+		cfg.Protocols = []msnp.Protocol{p}
 		for _, q := range msnp.SupportedProtocols() {
-			if q <= p {
+			if q < p && (q >= msnp.MSNP15 && *rstURL != "" || q < msnp.MSNP15 && tweener) {
 				cfg.Protocols = append(cfg.Protocols, q)
 			}
 		}
@@ -163,7 +188,11 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := c.Connect(lctx); err != nil {
 		return fail(stderr, out, err)
 	}
-	_ = out.Encode(map[string]any{"event": "LoggedIn", "passport": c.Passport(), "protocol": c.Protocol().String(), "friendly_name": c.FriendlyName()})
+	li := map[string]any{"event": "LoggedIn", "passport": c.Passport(), "protocol": c.Protocol().String(), "friendly_name": c.FriendlyName()}
+	if c.Protocol() >= msnp.MSNP16 {
+		li["machine_guid"] = c.MachineGUID()
+	}
+	_ = out.Encode(li)
 	switch cmd {
 	case "login":
 	case "contacts":
@@ -181,6 +210,16 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 				return finish(fail(stderr, out, err))
 			}
 		}
+	case "send":
+		if err := c.SetStatus(lctx, msnp.StatusOnline); err != nil {
+			return finish(fail(stderr, out, err))
+		}
+		if err := c.Chat(to).SendText(lctx, text, msnp.DefaultTextFormat()); err != nil {
+			fmt.Fprintf(stderr, "msncli: sending to %s: %v\n", to, err)
+			_ = out.Encode(map[string]any{"event": "NotSent", "to": to, "error": err.Error(), "exit": exitNotSent})
+			return finish(exitNotSent)
+		}
+		_ = out.Encode(map[string]any{"event": "Sent", "to": to})
 	case "listen":
 		if err := c.SetStatus(lctx, msnp.StatusOnline); err != nil {
 			return finish(fail(stderr, out, err))
@@ -226,9 +265,23 @@ func (l *lineEncoder) Encode(v any) error {
 }
 
 // eventJSON renders an event as an object with its type under "event".
+// A conversation event names its conversation flat ("conversation",
+// "group", "participants"); a message's format is its X-MMS-IM-Format
+// value. Switchboard cookies are left out: they are credentials.
 func eventJSON(ev msnp.Event) map[string]any {
 	m := structMap(ev)
 	m["event"] = reflect.TypeOf(ev).Name()
+	if info, ok := m["conversation"].(msnp.ConversationInfo); ok {
+		m["conversation"] = info.ID
+		m["group"] = info.Group
+		m["participants"] = info.Participants
+	}
+	if f, ok := m["format"].(msnp.TextFormat); ok {
+		m["format"] = f.Header()
+	}
+	if _, ok := ev.(msnp.SwitchboardInvite); ok {
+		delete(m, "cookie")
+	}
 	return m
 }
 

@@ -10,22 +10,32 @@
 //	s.AddContact("alice@example.com", "bob@example.com")
 //	// point the client at s.NSAddr() and s.NexusURL()
 //
-// The notification server speaks MSNP8 to MSNP12 with Tweener login (the
-// dialects of twn_msnp8/11/12.txt, checked line by line by this package's
+// The notification server speaks MSNP8 to MSNP14 with Tweener login and
+// MSNP15 to MSNP18 with SSO (the dialects of the twn_msnp8/11/12/13/14 and
+// sso_msnp15/18 transcripts, checked line by line by this package's
 // conformance tests). Its HTTP side serves /rdr/pprdr.asp and /nexus-mock
-// (PassportURLs: DALogin=LoginURL), /login (Passport 1.4; tokens live 30 s)
-// and Escargot's /NotRST.srf shortcut. Fault hooks: Drop, Kick, SendRaw,
-// RefuseLogins, SetChallenge, SetTokenLifetime. Inspection: Online, Status,
-// Received, Lists, FriendlyName, PSM and the Wait* functions, which block
-// on events instead of sleeping.
+// (PassportURLs: DALogin=LoginURL), /login (Passport 1.4; tokens live 30 s),
+// Escargot's /NotRST.srf shortcut, /RST.srf and /RST2.srf (SSO: a wrong
+// password is a SOAP fault with HTTP 200), the address book
+// (/abservice/SharingService.asmx, /abservice/abservice.asmx) backed by the
+// same lists as the NS, and offline messages (/OimWS/oim.asmx Store2 with
+// the lockkey challenge, /rsi/rsi.asmx). MSNP16+ endpoints of one account
+// with distinct machine GUIDs stay signed in side by side (MPOP), under
+// Escargot's rule for when a login boots the others. Fault hooks: Drop,
+// Kick, SendRaw, RefuseLogins, SetChallenge, SetTokenLifetime,
+// RevokeTokens, StoreOIM. Inspection: Online, Status, Received, Lists,
+// FriendlyName, PSM, OIMCount and the Wait* functions, which block on
+// events instead of sleeping.
 //
 // The switchboard (SBAddr, handed out by XFR SB and RNG) opens sessions
 // with USR, joins them with ANS, rings contacts with CAL and relays MSG
 // verbatim, ACKing unconditionally as Escargot does. Its fault hooks:
 // SetSBIdleTimeout, DropSwitchboards, DropNextMessage, NAKNext, RefuseCAL;
 // inspection: Delivered, WaitDelivered, SBReceived, SBParticipants,
-// WaitSBParticipants, SwitchboardsOpened.
+// WaitSBParticipants, WaitSBSessions, SwitchboardsOpened.
 //
-// Not modelled yet: contact groups, phone numbers, OIMs, SSO (MSNP15+)
-// and MD5 (MSNP≤7) logins.
+// Not modelled yet: contact groups, phone numbers, address-book
+// notifications, UUM delivery to an online recipient (UBM), circles, and
+// MD5 (MSNP≤7) logins. Presence notifications go out at once, where
+// Escargot batches them every 0.2 s.
 package msnptest

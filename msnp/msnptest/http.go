@@ -18,6 +18,12 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("/nexus-mock", nexus)
 	mux.HandleFunc("/login", s.handleLogin)
 	mux.HandleFunc("/NotRST.srf", s.handleNotRST)
+	mux.HandleFunc("/RST.srf", s.handleRST)
+	mux.HandleFunc("/RST2.srf", s.handleRST)
+	mux.HandleFunc("/abservice/SharingService.asmx", s.handleABCH)
+	mux.HandleFunc("/abservice/abservice.asmx", s.handleABCH)
+	mux.HandleFunc("/OimWS/oim.asmx", s.handleOIMStore)
+	mux.HandleFunc("/rsi/rsi.asmx", s.handleRSI)
 	return mux
 }
 

@@ -28,13 +28,13 @@ const writeTimeout = 10 * time.Second
 // and output is queued (in order) for writeLoop, so no network write ever
 // happens under the lock.
 type nsConn struct {
-	s    *Server
-	conn net.Conn
-	out  chan []byte // a nil entry means: close after what came before
-	quit chan struct{}
-	once sync.Once
-
+	s        *Server
+	conn     net.Conn
+	out      chan []byte // a nil entry means: close after what came before
+	quit     chan struct{}
+	once     sync.Once
 	dead     bool // no more input is handled and no more output queued
+	flushing bool // closeAfterFlush queued the end: the writer closes
 	dialect  int
 	usrEmail string
 	acct     *account // set at USR OK
@@ -47,6 +47,11 @@ type nsConn struct {
 	chl      string          // outstanding challenge
 	seen     map[string]bool // contacts this client was told are online
 	early    []msnp.Command  // commands read before USR I named the account
+	nonce    string          // SSO: the MBI nonce of USR SSO S
+	guid     string          // MSNP16+: the machine GUID, lower case, no braces
+	tok      string          // the token this session logged in with (ABCH auth)
+	uuxGUID  string          // MSNP13+: the MachineGuid of the last UUX, as sent
+	private  string          // MSNP16+: the PrivateEndpointData the endpoint sent (raw XML)
 }
 
 func newConn(s *Server, c net.Conn) *nsConn {
@@ -78,8 +83,13 @@ func (c *nsConn) readLoop() {
 	c.s.mu.Lock()
 	c.hangup()
 	delete(c.s.conns, c)
+	flushing := c.flushing
 	c.s.mu.Unlock()
-	c.once.Do(func() { close(c.quit) })
+	// After closeAfterFlush the writer still owes the client what was
+	// queued (OUT OTH, say); it closes the connection itself.
+	if !flushing {
+		c.once.Do(func() { close(c.quit) })
+	}
 }
 
 func (c *nsConn) writeLoop() {
@@ -163,6 +173,7 @@ func (c *nsConn) closeAfterFlush() {
 	case c.out <- nil:
 		c.hangup()
 		c.dead = true
+		c.flushing = true
 	default:
 		c.drop()
 	}
@@ -186,7 +197,14 @@ func (c *nsConn) hangup() {
 	k := key(c.acct.email)
 	if c.s.sessions[k] == c {
 		delete(c.s.sessions, k)
-		c.s.fanOutStatus(c.acct, false)
+		if eps := c.s.endpoints(k); len(eps) > 0 {
+			// Another endpoint (MPOP) stays signed in: it speaks for
+			// the account now.
+			c.s.sessions[k] = eps[len(eps)-1]
+			c.s.fanOutStatus(c.acct, true)
+		} else {
+			c.s.fanOutStatus(c.acct, false)
+		}
 		c.s.notifyChanged()
 	}
 }
@@ -279,6 +297,14 @@ func (c *nsConn) handle(cmd *msnp.Command) {
 		c.adc(trid, args)
 	case "REM":
 		c.rem(trid, args)
+	case "ADL":
+		c.adl(trid, cmd.Payload)
+	case "RML":
+		c.rml(trid, cmd.Payload)
+	case "FQY":
+		c.fqy(trid, cmd.Payload)
+	case "UUM":
+		c.uum(args, cmd.Payload)
 	case "XFR":
 		c.xfr(trid, arg(0))
 	case "SBP":
@@ -356,6 +382,10 @@ func (c *nsConn) usr(trid string, args []string) {
 		return
 	}
 	authType, stage := args[0], args[1]
+	if authType == "SSO" {
+		c.usrSSO(trid, args)
+		return
+	}
 	if authType != "TWN" || c.dialect < 8 || c.dialect >= 15 {
 		// MD5 on MSNP8+, SSO below 15, TWN outside 8–14: Escargot closes.
 		c.closeAfterFlush()
@@ -372,18 +402,15 @@ func (c *nsConn) usr(trid string, args []string) {
 			c.closeAfterFlush()
 			return
 		}
-		if c.usrEmail == "" {
-			c.usrEmail = args[2]
-			k := key(c.usrEmail)
-			c.s.received[k] = append(c.s.received[k], c.early...)
-			c.early = nil
-			c.s.notifyChanged()
-		}
-		c.usrEmail = args[2]
+		c.nameAccount(args[2])
 		if c.s.refuse != 0 {
 			c.send(strconv.Itoa(c.s.refuse), trid)
 			c.closeAfterFlush()
 			return
+		}
+		if c.dialect >= 13 {
+			// Escargot sends its policies first (twn_msnp13.txt).
+			c.sendPayload([]byte(policiesXML), "GCF", "0")
 		}
 		c.send("USR", trid, "TWN", "S", "ct=1,rver=1,wp=FS_40SEC_0_COMPACT,lc=1,id=1")
 	case "S":
@@ -409,16 +436,43 @@ func (c *nsConn) usr(trid string, args []string) {
 	}
 }
 
+// nameAccount records the account USR I names, and files the commands
+// read before it under that account.
+func (c *nsConn) nameAccount(email string) {
+	if c.usrEmail == "" {
+		c.usrEmail = email
+		k := key(c.usrEmail)
+		c.s.received[k] = append(c.s.received[k], c.early...)
+		c.early = nil
+		c.s.notifyChanged()
+	}
+	c.usrEmail = email
+}
+
 // login completes USR: it boots the account's other session (OUT OTH),
 // then sends USR OK, SBS (11+) and the profile MSG, as Escargot's
 // _util_usr_final does.
 func (c *nsConn) login(trid string, a *account, tok string) {
 	k := key(a.email)
-	if old := c.s.sessions[k]; old != nil {
-		old.send("OUT", "OTH")
-		old.closeAfterFlush()
+	// Escargot's rule: an MSNP16+ login with a machine GUID signs in
+	// beside the others (MPOP) unless one of them has that GUID or none
+	// (a session below 16); then, like any login below 16, it boots them
+	// all.
+	others := c.s.endpoints(k)
+	bootAll := c.dialect < 16
+	for _, old := range others {
+		if old.dialect < 16 || old.guid == c.guid {
+			bootAll = true
+		}
+	}
+	for _, old := range others {
+		if bootAll {
+			old.send("OUT", "OTH")
+			old.closeAfterFlush()
+		}
 	}
 	c.acct = a
+	c.tok = tok
 	c.s.sessions[k] = c
 	c.s.notifyChanged()
 	if c.dialect < 10 {
@@ -434,8 +488,16 @@ func (c *nsConn) login(trid string, a *account, tok string) {
 	if ra, ok := c.conn.RemoteAddr().(*net.TCPAddr); ok {
 		ip, port = ra.IP.String(), strconv.Itoa(ra.Port)
 	}
-	profile := fmt.Sprintf(profileTemplate, time.Now().Unix(), high, low, tok, ip, port, 0)
+	mpop := 0
+	if c.guid != "" {
+		mpop = 1
+	}
+	profile := fmt.Sprintf(profileTemplate, time.Now().Unix(), high, low, tok, ip, port, mpop)
 	c.sendPayload(crlf(profile), "MSG", "Hotmail", "Hotmail")
+	if c.dialect >= 16 {
+		// The empty self-UBX of MSNP16+ (FACTS.md §1.4).
+		c.send(append(append([]string{"UBX"}, c.who(a.email)...), "0")...)
+	}
 	if c.s.challenge {
 		c.chl = challengeDigits()
 		c.send("CHL", "0", c.chl)
@@ -592,11 +654,14 @@ func (c *nsConn) chg(trid, status, caps, msnobj string) {
 	if caps == "" {
 		return // Escargot drops CHG without a client id on MSNP8+.
 	}
-	if _, err := strconv.ParseUint(caps, 10, 32); err != nil {
+	if base, _, _ := strings.Cut(caps, ":"); !validCaps(base) {
 		return
 	}
 	old := c.status
 	c.status, c.caps, c.msnobj = status, caps, msnobj
+	// With several endpoints (MPOP) the account has one presence: the
+	// one its latest CHG set, as on Escargot.
+	c.s.sessions[key(c.acct.email)] = c
 	if msnobj == caps {
 		// Escargot's test for "no object" (libpurple sends a literal 0).
 		c.msnobj = ""
@@ -627,35 +692,9 @@ func (c *nsConn) chg(trid, status, caps, msnobj string) {
 			c.presence(trid, b, true)
 		}
 		if c.dialect >= 11 {
-			c.sendPayload(crlf(initialMailData), "MSG", "Hotmail", "Hotmail")
+			c.sendPayload(c.s.initialMail(c.acct), "MSG", "Hotmail", "Hotmail")
 		}
 	}
-}
-
-// presence sends b's presence to this client: ILN trid (initial or after
-// an add) or NLN, then on MSNP11+ the UBX when withUBX.
-func (c *nsConn) presence(trid string, b *account, withUBX bool) {
-	bs := c.s.sessions[key(b.email)]
-	st := c.s.seenStatus(b, c.acct)
-	caps := "0"
-	if bs.caps != "" {
-		caps = bs.caps
-	}
-	parts := []string{"NLN", st, b.email, esc(b.name), caps}
-	if trid != "" {
-		parts = []string{"ILN", trid, st, b.email, esc(b.name), caps}
-	}
-	if c.dialect >= 9 {
-		parts = append(parts, or(bs.msnobj, "%3Cmsnobj%2F%3E"))
-	}
-	c.send(parts...)
-	if withUBX && c.dialect >= 11 {
-		c.sendPayload(ubxPayload(b), "UBX", b.email)
-	}
-}
-
-func ubxPayload(b *account) []byte {
-	return []byte("<Data><PSM>" + xmlEscape(b.psm) + "</PSM><CurrentMedia>" + xmlEscape(b.media) + "</CurrentMedia></Data>")
 }
 
 func xmlEscape(s string) string {
@@ -684,8 +723,16 @@ func (s *Server) seenStatus(b, w *account) string {
 // before that).
 func (s *Server) watchers(b *account) []*nsConn {
 	var out []*nsConn
-	for k, ws := range s.sessions {
-		if !ws.ilnSent || k == key(b.email) {
+	for ws := range s.conns {
+		if ws.dead || ws.acct == nil || !ws.ilnSent {
+			continue
+		}
+		if key(ws.acct.email) == key(b.email) {
+			// MSNP16+ endpoints hear of their own account, the one that
+			// changed it included (sso_msnp18.txt).
+			if ws.dialect >= 16 {
+				out = append(out, ws)
+			}
 			continue
 		}
 		if ct := ws.acct.contacts[key(b.email)]; ct != nil && ct.lists&(listFL|listAL) != 0 {
@@ -708,7 +755,7 @@ func (s *Server) fanOutStatus(b *account, withUBX bool) {
 		if s.seenStatus(b, ws.acct) == "FLN" {
 			if ws.seen[k] {
 				delete(ws.seen, k)
-				ws.send("FLN", b.email)
+				ws.sendFLN(b)
 			}
 			continue
 		}
@@ -729,14 +776,17 @@ func (s *Server) refreshWatchers(b *account) {
 			ws.presence("", b, true)
 		case !online && ws.seen[k]:
 			delete(ws.seen, k)
-			ws.send("FLN", b.email)
+			ws.sendFLN(b)
 		}
 	}
 }
 
 type uuxData struct {
+	XMLName      xml.Name
 	PSM          *string `xml:"PSM"`
 	CurrentMedia *string `xml:"CurrentMedia"`
+	MachineGUID  *string `xml:"MachineGuid"`
+	Inner        string  `xml:",innerxml"`
 }
 
 func (c *nsConn) uux(trid string, payload []byte) {
@@ -750,6 +800,14 @@ func (c *nsConn) uux(trid string, payload []byte) {
 	}
 	if d.CurrentMedia != nil {
 		a.media = *d.CurrentMedia
+	}
+	if d.MachineGUID != nil && c.dialect >= 13 {
+		c.uuxGUID = *d.MachineGUID
+	}
+	if d.XMLName.Local == "PrivateEndpointData" && c.dialect >= 16 {
+		// The second UUX of 16+: this endpoint's name and state, read
+		// (as Escargot does) from the root's children.
+		c.private = d.Inner
 	}
 	if c.status != "" {
 		// A new PSM is a status notification with the info: NLN, then
@@ -944,6 +1002,8 @@ func (c *nsConn) addCommon(trid string, lst int, b *account, reply func(ser stri
 // on_added_me), followed by the ABCH NOT.
 func (c *nsConn) addedMe(a *account) {
 	switch {
+	case c.dialect >= 13:
+		c.sendML(a, listRL, true)
 	case c.dialect < 10:
 		c.send("ADD", "0", "RL", c.nextSer(), a.email, esc(a.name))
 	default:
@@ -954,6 +1014,11 @@ func (c *nsConn) addedMe(a *account) {
 
 // removedMe tells this session that a took it off its FL.
 func (c *nsConn) removedMe(a *account) {
+	if c.dialect >= 13 {
+		c.sendML(a, listRL, false)
+		c.notifyAB()
+		return
+	}
 	c.send(line("REM", "0", "RL", orOmit(c.nextSer()), a.email)...)
 	c.notifyAB()
 }
@@ -1054,7 +1119,14 @@ func (c *nsConn) xfr(trid, dest string) {
 	}
 	cookie := newToken(20)
 	c.s.sbTickets[cookie] = sbTicket{passport: c.acct.email, dialect: c.dialect, expires: time.Now().Add(sbTicketLife)}
-	c.send("XFR", trid, "SB", c.s.sbAddr, "CKI", cookie)
+	switch {
+	case c.dialect >= 14:
+		c.send("XFR", trid, "SB", c.s.sbAddr, "CKI", cookie, "U", "messenger.msn.com", "1")
+	case c.dialect >= 13:
+		c.send("XFR", trid, "SB", c.s.sbAddr, "CKI", cookie, "U", "messenger.msn.com")
+	default:
+		c.send("XFR", trid, "SB", c.s.sbAddr, "CKI", cookie)
+	}
 }
 
 // memberID is Escargot's uuid_to_high_low: the GUID's first 32 bits and
@@ -1111,10 +1183,6 @@ ABCHMigrated: 1
 MPOPEnabled: %d
 
 `
-
-// initialMailData is the MSG Escargot sends after the first CHG on
-// MSNP11+, byte for byte as in the transcripts (no OIMs).
-const initialMailData = "MIME-Version: 1.0\nContent-Type: text/x-msmsgsinitialmdatanotification; charset=UTF-8\n\nMail-Data: <MD><E><I>0</I><IU>0</IU><O>0</O><OU>0</OU></E><Q><QTM>409600</QTM><QNM>204800</QNM></Q></MD>\n"
 
 // abchNotification is Escargot's PAYLOAD_MSG_4, sent as NOT after RL changes.
 const abchNotification = `<NOTIFICATION id="0" siteid="45705" siteurl="http://contacts.msn.com">

@@ -28,12 +28,12 @@ const (
 // as on Escargot (FACTS.md §2.2).
 const DefaultTokenLifetime = 30 * time.Second
 
-// Server is an in-process MSN notification server and its Tweener HTTP
-// endpoints (nexus and login). Create it with NewServer and Close it when
+// Server is an in-process MSN notification server and its HTTP endpoints
+// (Tweener nexus and login, SSO RST, the address-book SOAP services). Create it with NewServer and Close it when
 // done. All methods are safe for concurrent use.
 //
 // It behaves as the Escargot transcripts in shared/msnp/transcripts show for
-// MSNP8 to MSNP12; where the transcripts say nothing it follows Escargot's
+// MSNP8 to MSNP18 (SSO, the address-book services, MPOP); where the transcripts say nothing it follows Escargot's
 // public code (FACTS.md). Commands the server does not know, and commands
 // that need a login sent before one, get no reply at all, as on Escargot.
 type Server struct {
@@ -45,6 +45,8 @@ type Server struct {
 	sessions  map[string]*nsConn  // the authenticated NS connection of each passport
 	conns     map[*nsConn]struct{}
 	tokens    map[string]token
+	secrets   map[string]string       // SSO: BinarySecret of each RST token
+	oims      map[string][]*storedOIM // offline messages by recipient
 	received  map[string][]msnp.Command
 	versions  map[int]bool
 	refuse    int
@@ -99,7 +101,7 @@ type contact struct {
 func key(passport string) string { return strings.ToLower(passport) }
 
 // NewServer starts a server on 127.0.0.1 with random ports. It accepts
-// MSNP8 to MSNP12 until SetVersions says otherwise.
+// MSNP8 to MSNP18 until SetVersions says otherwise.
 func NewServer() *Server {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -112,7 +114,7 @@ func NewServer() *Server {
 		conns:     make(map[*nsConn]struct{}),
 		tokens:    make(map[string]token),
 		received:  make(map[string][]msnp.Command),
-		versions:  map[int]bool{8: true, 9: true, 10: true, 11: true, 12: true},
+		versions:  map[int]bool{8: true, 9: true, 10: true, 11: true, 12: true, 13: true, 14: true, 15: true, 16: true, 17: true, 18: true},
 		tokenLife: DefaultTokenLifetime,
 		changed:   make(chan struct{}),
 		sbTickets: make(map[string]sbTicket),

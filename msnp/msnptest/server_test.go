@@ -108,6 +108,10 @@ func TestTokenWithTPrefix(t *testing.T) {
 func TestVERNegotiation(t *testing.T) {
 	s := newServer(t)
 	c := dialNS(t, s, "v")
+	c.send("VER", "MSNP19", "MSNP18", "MSNP12", "CVR0")
+	c.expect("VER 1 MSNP18") // Escargot ranks 18 above the nominal 19
+	c = dialNS(t, s, "v")
+	s.SetVersions(8, 9, 10, 11, 12)
 	c.send("VER", "MSNP15", "MSNP12", "MSNP8", "CVR0")
 	c.expect("VER 1 MSNP12")
 	c.send("VER", "MSNP12", "CVR0")
