@@ -33,7 +33,7 @@ func (c *Client) applyReply(cn *conn, cmd *Command) error {
 		cn.syncStep(0)
 	case "CHG":
 		c.mu.Lock()
-		c.status = Status(cmd.Arg(1))
+		c.status = internStatus(cmd.Arg(1))
 		c.mu.Unlock()
 		cn.mu.Lock()
 		first := !cn.chgEchoed
