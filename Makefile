@@ -4,7 +4,7 @@ CONFIG ?= config.yaml
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test vet run check config
+.PHONY: build test vet run check config bench bench-scale bench-startup
 # build compiles everything and leaves the msnbridge binary here.
 build:
 	$(GO) build ./...
@@ -33,3 +33,24 @@ config:
 .PHONY: soak
 soak:
 	./scripts/soak.sh
+
+# bench runs the codec benchmarks (msnp's wire and MIME parsers), about a
+# minute in all; BENCHTIME bounds each one. See BENCHMARKS.md.
+BENCHTIME ?= 200ms
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=$(BENCHTIME) ./msnp/
+
+# bench-scale logs ACCOUNTS idle MSN clients (100 contacts each) into an
+# msnptest child process and reports the client side's memory per account.
+# 1,000 takes ~10 s; ACCOUNTS=10000 takes ~80 s and ~1 GiB.
+ACCOUNTS ?= 1000
+bench-scale:
+	$(GO) run ./bench/scale -accounts $(ACCOUNTS)
+
+# bench-startup resumes LOGINS stored logins with bridge.Start and reports
+# the time to all connected; at the default pacing (5 logins/s) 1,000 take
+# about 200 s. RESUME_INTERVAL overrides the pacing (e.g. 10ms).
+LOGINS ?= 1000
+RESUME_INTERVAL ?= 0
+bench-startup:
+	$(GO) run ./bench/startup -logins $(LOGINS) -interval $(RESUME_INTERVAL)

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"sync"
@@ -49,6 +50,26 @@ type Options struct {
 	// of 10). Negative disables the limit.
 	LoginRate, ActionRate   time.Duration
 	LoginBurst, ActionBurst int
+	// ResumeInterval is the mean time between the stored logins Start
+	// resumes: zero means DefaultResumeInterval, negative resumes them all
+	// at once. Each login starts at a random point of its own interval, so
+	// that bridges restarted together do not log in in lockstep.
+	ResumeInterval time.Duration
+}
+
+// DefaultResumeInterval paces Start at five logins a second. Escargot
+// publishes no login rate limit; a login costs it an RSA key generation
+// (FACTS.md §14: 0.15–0.6 s each), so a restart should not arrive all at
+// once. BENCHMARKS.md has the resulting start-up times.
+const DefaultResumeInterval = 200 * time.Millisecond
+
+// resumeDelay is when the i-th resumed login starts: somewhere in
+// [i*interval, (i+1)*interval), chosen by rnd (which returns [0, n)).
+func resumeDelay(i int, interval time.Duration, rnd func(n int64) int64) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	return time.Duration(i)*interval + time.Duration(rnd(int64(interval)))
 }
 
 // Bridge is the puppeting core. It implements Core for the frontends.
@@ -189,7 +210,12 @@ func (b *Bridge) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for i, rec := range logins {
+	interval := b.opts.ResumeInterval
+	if interval == 0 {
+		interval = DefaultResumeInterval
+	}
+	resumed := 0
+	for _, rec := range logins {
 		user := UserID{Frontend: rec.User.Frontend, ID: rec.User.ID}
 		if b.frontend(user.Frontend) == nil {
 			b.log.Warn().Str("user", user.String()).Msg("stored login for a frontend that is not running; not resuming it")
@@ -199,8 +225,8 @@ func (b *Bridge) Start(ctx context.Context) error {
 			continue
 		}
 		l := b.newLogin(user, rec)
-		// Pace resumptions: a few per second with jitter.
-		l.startDelay = time.Duration(i) * 200 * time.Millisecond
+		l.startDelay = resumeDelay(resumed, interval, rand.Int64N)
+		resumed++
 		b.mu.Lock()
 		b.logins[user] = l
 		b.mu.Unlock()

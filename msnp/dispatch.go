@@ -33,7 +33,7 @@ func (c *Client) applyReply(cn *conn, cmd *Command) error {
 		cn.syncStep(0)
 	case "CHG":
 		c.mu.Lock()
-		c.status = Status(cmd.Arg(1))
+		c.status = internStatus(cmd.Arg(1))
 		c.mu.Unlock()
 		cn.mu.Lock()
 		first := !cn.chgEchoed
@@ -169,7 +169,16 @@ func (c *Client) dispatch(cn *conn, cmd *Command) error {
 		}
 		c.mu.Lock()
 		if ct := c.contacts[strings.ToLower(p.Passport)]; ct != nil {
-			ct.Status, ct.FriendlyName, ct.ClientID, ct.MSNObject = p.Status, p.FriendlyName, p.ClientID, p.MSNObject
+			// Strings are stored only when they change, and then copied: a
+			// substring of the presence line would keep the line alive for
+			// as long as the contact (measured in BENCHMARKS.md).
+			ct.Status, ct.ClientID = p.Status, p.ClientID
+			if ct.FriendlyName != p.FriendlyName {
+				ct.FriendlyName = strings.Clone(p.FriendlyName)
+			}
+			if ct.MSNObject != p.MSNObject {
+				ct.MSNObject = strings.Clone(p.MSNObject)
+			}
 		}
 		c.mu.Unlock()
 		return c.emit(p)

@@ -39,26 +39,43 @@ type Message struct {
 // blank line is all headers. The body is kept as raw bytes (P2P bodies are
 // binary); use Text for a valid UTF-8 string.
 func ParseMessage(payload []byte) (*Message, error) {
-	m := &Message{}
-	rest := payload
-	for {
-		if len(rest) == 0 {
-			return m, nil
-		}
-		i := bytes.IndexByte(rest, '\n')
-		var line []byte
+	// A first pass finds the header block and counts its lines, so that the
+	// headers are substrings of one string and one slice: three allocations
+	// per message whatever its number of headers.
+	end, lines, body := len(payload), 0, []byte(nil)
+	for off := 0; off < len(payload); {
+		i := bytes.IndexByte(payload[off:], '\n')
 		if i < 0 {
-			line, rest = rest, nil
+			if len(payload)-off == 1 && payload[off] == '\r' {
+				end = off // a lone CR at the end is a blank last line
+			}
+			lines++
+			break
+		}
+		line := payload[off : off+i]
+		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
+			end, body = off, payload[off+i+1:]
+			break
+		}
+		lines++
+		off += i + 1
+	}
+	m := &Message{Body: body}
+	if lines > 0 {
+		m.Header = make([]MIMEHeader, 0, min(lines, MaxMessageHeaders))
+	}
+	rest := string(payload[:end])
+	for rest != "" {
+		i := strings.IndexByte(rest, '\n')
+		var line string
+		if i < 0 {
+			line, rest = rest, ""
 		} else {
 			line, rest = rest[:i], rest[i+1:]
 		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if len(line) == 0 {
-			if i < 0 {
-				return m, nil
-			}
-			m.Body = rest
-			return m, nil
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			break
 		}
 		if len(line) > MaxMessageHeaderLine {
 			return nil, fmt.Errorf("%w: header line of %d bytes, limit %d", ErrMalformedMessage, len(line), MaxMessageHeaderLine)
@@ -66,11 +83,11 @@ func ParseMessage(payload []byte) (*Message, error) {
 		if len(m.Header) == MaxMessageHeaders {
 			return nil, fmt.Errorf("%w: more than %d headers", ErrMalformedMessage, MaxMessageHeaders)
 		}
-		colon := bytes.IndexByte(line, ':')
+		colon := strings.IndexByte(line, ':')
 		if colon <= 0 {
-			return nil, fmt.Errorf("%w: header line %q has no name", ErrMalformedMessage, cut(string(line)))
+			return nil, fmt.Errorf("%w: header line %q has no name", ErrMalformedMessage, cut(line))
 		}
-		name := string(line[:colon])
+		name := line[:colon]
 		if strings.ContainsAny(name, " \t") {
 			return nil, fmt.Errorf("%w: header name %q holds a blank", ErrMalformedMessage, cut(name))
 		}
@@ -78,8 +95,9 @@ func ParseMessage(payload []byte) (*Message, error) {
 		if len(value) > 0 && value[0] == ' ' {
 			value = value[1:]
 		}
-		m.Header = append(m.Header, MIMEHeader{Name: name, Value: string(value)})
+		m.Header = append(m.Header, MIMEHeader{Name: name, Value: value})
 	}
+	return m, nil
 }
 
 // Get returns the value of the first header with this name, compared

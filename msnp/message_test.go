@@ -313,3 +313,81 @@ func FuzzParseMessage(f *testing.F) {
 		a.Add("x", m)
 	})
 }
+
+// parseMessageOneByOne is ParseMessage as first written, one string per
+// header name and value: the reference FuzzParseMessageSameAsReference holds
+// the three-allocation version to.
+func parseMessageOneByOne(payload []byte) (*Message, error) {
+	m := &Message{}
+	rest := payload
+	for {
+		if len(rest) == 0 {
+			return m, nil
+		}
+		i := bytes.IndexByte(rest, '\n')
+		var line []byte
+		if i < 0 {
+			line, rest = rest, nil
+		} else {
+			line, rest = rest[:i], rest[i+1:]
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 {
+			if i < 0 {
+				return m, nil
+			}
+			m.Body = rest
+			return m, nil
+		}
+		if len(line) > MaxMessageHeaderLine {
+			return nil, fmt.Errorf("%w: header line of %d bytes, limit %d", ErrMalformedMessage, len(line), MaxMessageHeaderLine)
+		}
+		if len(m.Header) == MaxMessageHeaders {
+			return nil, fmt.Errorf("%w: more than %d headers", ErrMalformedMessage, MaxMessageHeaders)
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return nil, fmt.Errorf("%w: header line %q has no name", ErrMalformedMessage, cut(string(line)))
+		}
+		name := string(line[:colon])
+		if strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("%w: header name %q holds a blank", ErrMalformedMessage, cut(name))
+		}
+		value := line[colon+1:]
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+		m.Header = append(m.Header, MIMEHeader{Name: name, Value: string(value)})
+	}
+}
+
+func FuzzParseMessageSameAsReference(f *testing.F) {
+	for _, p := range transcriptPayloads {
+		f.Add([]byte(p))
+	}
+	f.Add([]byte("A: b\r\n\r"))
+	f.Add([]byte("A: b\r\n\r\n"))
+	f.Add([]byte("A: b\n\nbody\r\n\r\nmore"))
+	f.Add([]byte("A b\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		got, err := ParseMessage(p)
+		want, werr := parseMessageOneByOne(p)
+		if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
+			t.Fatalf("error %v, reference %v", err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if (got.Body == nil) != (want.Body == nil) || !bytes.Equal(got.Body, want.Body) {
+			t.Fatalf("body %q, reference %q", got.Body, want.Body)
+		}
+		if len(got.Header) != len(want.Header) {
+			t.Fatalf("headers %q, reference %q", got.Header, want.Header)
+		}
+		for i := range got.Header {
+			if got.Header[i] != want.Header[i] {
+				t.Fatalf("headers %q, reference %q", got.Header, want.Header)
+			}
+		}
+	})
+}

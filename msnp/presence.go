@@ -146,7 +146,7 @@ func parsePresence(cmd *Command) (ContactPresence, bool) {
 	if len(args) < 3 || !strings.Contains(args[1], "@") {
 		return ContactPresence{}, false
 	}
-	p := ContactPresence{Status: Status(args[0]), Passport: Unescape(args[1]), FriendlyName: Unescape(args[2]), Initial: initial}
+	p := ContactPresence{Status: internStatus(args[0]), Passport: Unescape(args[1]), FriendlyName: Unescape(args[2]), Initial: initial}
 	if len(args) > 3 {
 		caps, ext, _ := strings.Cut(args[3], ":")
 		if n, err := strconv.ParseUint(caps, 10, 32); err == nil {
@@ -164,6 +164,22 @@ func parsePresence(cmd *Command) (ContactPresence, bool) {
 	}
 	return p, true
 }
+
+// internStatus returns the package's constant for a known status, so that
+// a contact's status does not keep the whole presence line it came from
+// alive (a string sliced from the line holds all of it).
+func internStatus(s string) Status {
+	// Returning s converted would hand back the line's substring: the
+	// table's value is the package constant.
+	for _, st := range knownStatuses {
+		if string(st) == s {
+			return st
+		}
+	}
+	return Status(strings.Clone(s))
+}
+
+var knownStatuses = [...]Status{StatusOnline, StatusBusy, StatusIdle, StatusBeRightBack, StatusAway, StatusOnThePhone, StatusOutToLunch, StatusHidden, StatusOffline}
 
 // ubxData is the UBX payload. Escargot writes entities numerically
 // (&#x26;), which encoding/xml decodes.

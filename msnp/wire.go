@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // Default limits for a Reader. A revival server's longest line is a
@@ -153,8 +154,9 @@ var (
 // Reader reads commands from an MSNP connection.
 type Reader struct {
 	r              *bufio.Reader
-	MaxLineLength  int // 0 means DefaultMaxLineLength
-	MaxPayloadSize int // 0 means DefaultMaxPayloadSize
+	line           []byte // ReadInto's reused line buffer
+	MaxLineLength  int    // 0 means DefaultMaxLineLength
+	MaxPayloadSize int    // 0 means DefaultMaxPayloadSize
 }
 
 // NewReader returns a Reader with the default limits.
@@ -180,6 +182,33 @@ func (r *Reader) Read(c *Command) error {
 	if err != nil {
 		return err
 	}
+	return r.parse(c, string(line))
+}
+
+// ReadInto is Read without the line's allocation, for hot loops that look
+// at a command and let go of it: c.Name and c.Args alias a buffer the Reader
+// reuses, so they are valid only until the next Read, ReadInto or
+// ReadCommand on r. Whatever must outlive that (a contact's address kept in
+// a map, an argument handed to another goroutine) must be copied with
+// strings.Clone first. c.Payload is freshly allocated as with Read and may
+// be kept. Errors never alias the buffer.
+func (r *Reader) ReadInto(c *Command) error {
+	line, err := r.readLine()
+	if err != nil {
+		return err
+	}
+	// The line is copied out of the bufio.Reader's buffer because reading
+	// the payload may slide that buffer's contents over it.
+	r.line = append(r.line[:0], line...)
+	if len(r.line) == 0 {
+		return r.parse(c, "")
+	}
+	return r.parse(c, unsafe.String(&r.line[0], len(r.line)))
+}
+
+// parse tokenises line into c and reads the payload it announces. Errors
+// copy what they quote of the line, which may alias ReadInto's buffer.
+func (r *Reader) parse(c *Command, line string) error {
 	// Tokenise on single spaces, tolerating runs of blanks and a trailing
 	// blank (Escargot sends "LST ... 11 1 ").
 	c.Name, c.Args, c.Payload = "", c.Args[:0], nil
@@ -201,7 +230,7 @@ func (r *Reader) Read(c *Command) error {
 		i = j
 	}
 	if c.Name == "" || !validName(c.Name) {
-		return &ProtocolError{Line: cut(line), Err: ErrMalformedLine}
+		return &ProtocolError{Line: strings.Clone(cut(line)), Err: ErrMalformedLine}
 	}
 	if !hasPayload(c.Name, c.Args) {
 		return nil
@@ -212,7 +241,7 @@ func (r *Reader) Read(c *Command) error {
 		max = DefaultMaxPayloadSize
 	}
 	if int64(n) > int64(max) {
-		return &ProtocolError{Line: cut(line), Err: fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, n, max)}
+		return &ProtocolError{Line: strings.Clone(cut(line)), Err: fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, n, max)}
 	}
 	c.Args = c.Args[:len(c.Args)-1]
 	c.Payload = make([]byte, n)
@@ -226,7 +255,8 @@ func (r *Reader) Read(c *Command) error {
 }
 
 // readLine reads one CRLF- (or LF-) terminated line without its terminator.
-func (r *Reader) readLine() (string, error) {
+// The slice is valid until the next read from r.r.
+func (r *Reader) readLine() ([]byte, error) {
 	max := r.MaxLineLength
 	if max <= 0 {
 		max = DefaultMaxLineLength
@@ -235,32 +265,31 @@ func (r *Reader) readLine() (string, error) {
 	for {
 		frag, err := r.r.ReadSlice('\n')
 		if len(long)+len(frag) > max+2 { // +2 for the CRLF
-			return "", &ProtocolError{Line: cut(string(append(long, frag...))), Err: fmt.Errorf("%w: over %d bytes", ErrLineTooLong, max)}
+			return nil, &ProtocolError{Line: cut(string(append(long, frag...))), Err: fmt.Errorf("%w: over %d bytes", ErrLineTooLong, max)}
 		}
 		if err == nil || err == bufio.ErrBufferFull {
 			if long == nil && err == nil {
-				return trimEOL(frag)
+				return trimEOL(frag), nil
 			}
 			long = append(long, frag...)
 			if err == nil {
-				return trimEOL(long)
+				return trimEOL(long), nil
 			}
 			continue
 		}
 		if len(long)+len(frag) == 0 && err == io.EOF {
-			return "", io.EOF
+			return nil, io.EOF
 		}
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return "", fmt.Errorf("msnp: reading line: %w", err)
+		return nil, fmt.Errorf("msnp: reading line: %w", err)
 	}
 }
 
-func trimEOL(b []byte) (string, error) {
+func trimEOL(b []byte) []byte {
 	b = bytes.TrimSuffix(b, []byte{'\n'})
-	b = bytes.TrimSuffix(b, []byte{'\r'})
-	return string(b), nil
+	return bytes.TrimSuffix(b, []byte{'\r'})
 }
 
 func cut(s string) string {

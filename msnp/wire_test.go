@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func TestReadCommands(t *testing.T) {
@@ -94,6 +95,64 @@ func TestReadLimits(t *testing.T) {
 	}
 }
 
+// TestReadInto checks ReadInto against Read on the same stream, the
+// reuse of its buffer (the documented contract: strings are valid until the
+// next call), and that errors and payloads do not alias that buffer.
+func TestReadInto(t *testing.T) {
+	in := "ILN 6 NLN alice@example.com Alice 0 %3Cmsnobj%2F%3E\r\n" +
+		"UBX 1:alice@example.com 5\r\nhello" +
+		"NLN NLN 1:bob@example.com Bob 2788999212:48 0\r\n" +
+		strings.Repeat("X", 5000) + "\r\n"
+	ri := NewReader(strings.NewReader(in))
+	rr := NewReader(strings.NewReader(in))
+	var into, ref Command
+	var prevName string
+	var prevPayload []byte
+	for i := 0; i < 3; i++ {
+		if err := ri.ReadInto(&into); err != nil {
+			t.Fatalf("ReadInto %d: %v", i, err)
+		}
+		if err := rr.Read(&ref); err != nil {
+			t.Fatalf("Read %d: %v", i, err)
+		}
+		if into.String() != ref.String() || !bytes.Equal(into.Payload, ref.Payload) {
+			t.Fatalf("command %d: ReadInto %q, Read %q", i, into.String(), ref.String())
+		}
+		if i == 1 {
+			prevName, prevPayload = strings.Clone(into.Args[0]), into.Payload
+		}
+	}
+	// The payload read before is untouched by later reads: it is the caller's.
+	if string(prevPayload) != "hello" || prevName != "1:alice@example.com" {
+		t.Fatalf("kept payload %q, cloned arg %q", prevPayload, prevName)
+	}
+	// The buffer is reused: the third command's name sits where the
+	// first's did, which is why callers must clone what they keep.
+	if unsafe.StringData(into.Name) != &ri.line[0] {
+		t.Fatal("ReadInto did not read into its reused buffer")
+	}
+	var pe *ProtocolError
+	err := ri.ReadInto(&into)
+	if !errors.As(err, &pe) || !errors.Is(err, ErrMalformedLine) {
+		t.Fatalf("5000-byte name: %v, want ErrMalformedLine", err)
+	}
+	ri2 := NewReader(strings.NewReader("lower case\r\nQNG 60\r\n"))
+	err = ri2.ReadInto(&into)
+	if !errors.As(err, &pe) {
+		t.Fatalf("bad line: %v", err)
+	}
+	quoted := pe.Line
+	if err := ri2.ReadInto(&into); err != nil || into.Name != "QNG" {
+		t.Fatalf("after a bad line: %v %q", err, into.Name)
+	}
+	if quoted != "lower case" {
+		t.Fatalf("the error's quoted line changed to %q: it aliases the buffer", quoted)
+	}
+	if err := ri.ReadInto(&into); err != io.EOF {
+		t.Fatalf("at end: %v, want io.EOF", err)
+	}
+}
+
 func TestWriteCommand(t *testing.T) {
 	var b bytes.Buffer
 	w := NewWriter(&b)
@@ -138,6 +197,8 @@ func FuzzReader(f *testing.F) {
 		r := NewReader(bytes.NewReader(data))
 		r.MaxLineLength = 512
 		r.MaxPayloadSize = 4096
+		ri := NewReader(bytes.NewReader(data))
+		ri.MaxLineLength, ri.MaxPayloadSize = r.MaxLineLength, r.MaxPayloadSize
 		var out bytes.Buffer
 		w := NewWriter(&out)
 		for i := 0; i < 100; i++ {
@@ -147,6 +208,15 @@ func FuzzReader(f *testing.F) {
 			}
 			if len(c.Payload) > 4096 {
 				t.Fatalf("payload of %d bytes over the limit", len(c.Payload))
+			}
+			// ReadInto reads the same stream to the same commands; its
+			// strings are compared before the next call invalidates them.
+			var into Command
+			if err := ri.ReadInto(&into); err != nil {
+				t.Fatalf("ReadInto failed where ReadCommand read %q: %v", c.String(), err)
+			}
+			if into.String() != c.String() || !bytes.Equal(into.Payload, c.Payload) {
+				t.Fatalf("ReadInto read %q, ReadCommand %q", into.String(), c.String())
 			}
 			// Whatever was read re-encodes to something that reads back the same.
 			out.Reset()
