@@ -49,11 +49,15 @@ type Options struct {
 	// of 10). Negative disables the limit.
 	LoginRate, ActionRate   time.Duration
 	LoginBurst, ActionBurst int
+	// Observer is told about messages, errors and MSN round trips (the
+	// metrics); nil means nobody.
+	Observer Observer
 }
 
 // Bridge is the puppeting core. It implements Core for the frontends.
 type Bridge struct {
 	opts      Options
+	obs       Observer
 	log       zerolog.Logger
 	store     *store.Store
 	perms     *Permissions
@@ -90,6 +94,11 @@ func New(opts Options) (*Bridge, error) {
 	if opts.KeepaliveInterval > 0 {
 		mc.KeepaliveInterval = opts.KeepaliveInterval
 	}
+	obs := opts.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	mc.OnRoundTrip = obs.RoundTrip
 	if opts.ReconnectMin <= 0 {
 		opts.ReconnectMin = 2 * time.Second
 	}
@@ -112,7 +121,7 @@ func New(opts Options) (*Bridge, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Bridge{
 		loginLimit: newLimiter(opts.LoginRate, opts.LoginBurst), actionLimit: newLimiter(opts.ActionRate, opts.ActionBurst),
-		opts: opts, log: opts.Log, store: opts.Store, perms: perms, msnConfig: mc,
+		opts: opts, obs: obs, log: opts.Log, store: opts.Store, perms: perms, msnConfig: mc,
 		frontends: map[string]Frontend{}, logins: map[UserID]*login{}, outboxes: map[UserID]*outbox{},
 		ctx: ctx, cancel: cancel,
 	}, nil
