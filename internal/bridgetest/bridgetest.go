@@ -43,7 +43,7 @@ type Env struct {
 
 // New starts msnptest, a store in t's temporary directory and the core
 // with obs as its Observer (may be nil). Everything stops at the test's end.
-func New(t *testing.T, obs bridge.Observer) *Env {
+func New(t testing.TB, obs bridge.Observer) *Env {
 	t.Helper()
 	srv := msnptest.NewServer()
 	t.Cleanup(srv.Close)
@@ -117,7 +117,7 @@ func (f *Frontend) SetDown(down bool) {
 }
 
 // WaitFor waits until an event satisfying match has been delivered.
-func (f *Frontend) WaitFor(t *testing.T, what string, match func(bridge.Event) bool) bridge.Event {
+func (f *Frontend) WaitFor(t testing.TB, what string, match func(bridge.Event) bool) bridge.Event {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	seen := 0
@@ -150,7 +150,7 @@ func LoginState(s bridge.LoginState) func(bridge.Event) bool {
 // Eventually polls cond until it holds, failing the test after 10 s. It is
 // for state that changes without an event to wait on (a counter bumped
 // after a delivery returns).
-func Eventually(t *testing.T, what string, cond func() bool) {
+func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
