@@ -4,7 +4,7 @@ CONFIG ?= config.yaml
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test vet run check config
+.PHONY: build test vet run check config demo
 # build compiles everything and leaves the msnbridge binary here.
 build:
 	$(GO) build ./...
@@ -27,3 +27,8 @@ check:
 # config writes config.yaml from the example, if there is none yet.
 config:
 	$(GO) run ./cmd/msnbridge -e $(CONFIG)
+
+# demo runs the whole bridge on loopback with a demo MSN server, Prosody and
+# Dendrite, and prints how to connect; Ctrl-C stops it (scripts/demo.sh).
+demo:
+	./scripts/demo.sh

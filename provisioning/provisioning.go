@@ -205,6 +205,9 @@ func (a *API) writeStatus(w http.ResponseWriter, ctx context.Context, user bridg
 		writeCoreError(w, err, http.StatusInternalServerError)
 		return
 	}
+	if st.State == "" {
+		st.State = bridge.LoginConnecting // the login has not reported a state yet
+	}
 	out := Status{User: user.String(), LoggedIn: true, Passport: st.Passport, State: string(st.State), Protocol: st.Protocol}
 	if st.State == bridge.LoginConnected {
 		out.Status = string(st.Status)

@@ -103,7 +103,8 @@ func TestLoginStatusContactsLogout(t *testing.T) {
 
 	code, body = c.do("POST", "login", secret,
 		`{"user":"`+alice+`","passport":"`+bridgetest.Alice+`","password":"`+bridgetest.AlicePassword+`"}`)
-	if code != http.StatusAccepted || body["logged_in"] != true || body["passport"] != bridgetest.Alice {
+	if code != http.StatusAccepted || body["logged_in"] != true || body["passport"] != bridgetest.Alice ||
+		(body["state"] != "connecting" && body["state"] != "connected") {
 		t.Fatalf("login: %d %v", code, body)
 	}
 	env.Frontend.WaitFor(t, "connected", bridgetest.LoginState(bridge.LoginConnected))

@@ -18,11 +18,17 @@ import (
 	"github.com/msnbridge/msnbridge/msnp/msnptest"
 )
 
-// The account the newcomer logs the bridge in with.
+// The accounts the newcomer logs the bridge in with: one for the Matrix
+// side and one for the XMPP side, since an MSN account signed in twice
+// signs its first session out. Both have every friend as a contact.
 const (
-	User     = "you@demo.msn"
-	Password = "demo"
+	MatrixUser = "matrix@demo.msn"
+	XMPPUser   = "xmpp@demo.msn"
+	Password   = "demo"
 )
+
+// Users are the newcomer's accounts.
+var Users = []string{MatrixUser, XMPPUser}
 
 // Friend is one seeded account that talks back.
 type Friend struct {
@@ -76,10 +82,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		opts.ReplyDelay = time.Second
 	}
 	srv := msnptest.NewServer()
-	srv.AddAccount(User, Password, "You")
+	for _, u := range Users {
+		srv.AddAccount(u, Password, "You")
+	}
 	for _, f := range Friends {
 		srv.AddAccount(f.Passport, "friend", f.Name)
-		srv.AddContact(User, f.Passport)
+		for _, u := range Users {
+			srv.AddContact(u, f.Passport)
+		}
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	s := &Server{MSN: srv, opts: opts, ctx: rctx, cancel: cancel}

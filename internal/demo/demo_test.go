@@ -66,8 +66,14 @@ func TestFriendsAnswer(t *testing.T) {
 	}
 	defer d.Close()
 
+	for _, u := range demo.Users {
+		t.Run(u, func(t *testing.T) { talk(t, ctx, d, u) })
+	}
+}
+
+func talk(t *testing.T, ctx context.Context, d *demo.Server, user string) {
 	box := &inbox{texts: map[string][]string{}, nudges: map[string]int{}, wake: make(chan struct{}, 1)}
-	you, err := msnp.New(d.Config(), demo.User, demo.Password, box.handle)
+	you, err := msnp.New(d.Config(), user, demo.Password, box.handle)
 	if err != nil {
 		t.Fatal(err)
 	}
