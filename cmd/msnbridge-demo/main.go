@@ -39,11 +39,13 @@ func main() {
 		// Written last and renamed into place: a reader that sees the file
 		// sees the server up.
 		tmp := *envFile + ".tmp"
-		if err := os.WriteFile(tmp, []byte(env), 0o600); err == nil {
+		err := os.WriteFile(tmp, []byte(env), 0o600)
+		if err == nil {
 			err = os.Rename(tmp, *envFile)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "msnbridge-demo:", err)
+			d.Close()
 			os.Exit(1)
 		}
 	}
