@@ -207,3 +207,22 @@ func TestHealthAndReady(t *testing.T) {
 		t.Errorf("/health without a store = %d; liveness must not depend on the database", code)
 	}
 }
+
+// TestMetricsCountRefusedLogins: a wrong password is an auth error and a
+// login in state bad_credentials.
+func TestMetricsCountRefusedLogins(t *testing.T) {
+	m := metrics.New()
+	env := bridgetest.New(t, m)
+	m.Watch(env.Core.Stats)
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	if err := env.Core.Login(context.Background(), bridgetest.User, bridgetest.Alice, "wrong"); err != nil {
+		t.Fatal(err)
+	}
+	env.Frontend.WaitFor(t, "bad credentials", bridgetest.LoginState(bridge.LoginBadCredentials))
+	got := scrape(t, srv.URL)
+	if got[`msnbridge_errors_total{kind="auth"}`] != 1 || got[`msnbridge_logins{state="bad_credentials"}`] != 1 {
+		t.Errorf("auth errors = %v, bad_credentials logins = %v; want 1 and 1",
+			got[`msnbridge_errors_total{kind="auth"}`], got[`msnbridge_logins{state="bad_credentials"}`])
+	}
+}

@@ -172,3 +172,22 @@ func TestBadRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestWrongPassword: the login is accepted at once, and status then tells
+// the panel that MSN refused the password.
+func TestWrongPassword(t *testing.T) {
+	env, c, logs := newAPI(t)
+	code, body := c.do("POST", "login", secret,
+		`{"user":"`+alice+`","passport":"`+bridgetest.Alice+`","password":"not-her-password"}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("login: %d %v", code, body)
+	}
+	env.Frontend.WaitFor(t, "bad credentials", bridgetest.LoginState(bridge.LoginBadCredentials))
+	code, body = c.do("GET", "status?user="+alice, secret, "")
+	if code != 200 || body["state"] != "bad_credentials" || body["logged_in"] != true {
+		t.Fatalf("status: %d %v", code, body)
+	}
+	if strings.Contains(logs.String(), "not-her-password") {
+		t.Fatalf("the password was logged: %s", logs.String())
+	}
+}
