@@ -55,6 +55,9 @@ type Options struct {
 	// at once. Each login starts at a random point of its own interval, so
 	// that bridges restarted together do not log in in lockstep.
 	ResumeInterval time.Duration
+	// Observer is told about messages, errors and MSN round trips (the
+	// metrics); nil means nobody.
+	Observer Observer
 }
 
 // DefaultResumeInterval paces Start at five logins a second. Escargot
@@ -75,6 +78,7 @@ func resumeDelay(i int, interval time.Duration, rnd func(n int64) int64) time.Du
 // Bridge is the puppeting core. It implements Core for the frontends.
 type Bridge struct {
 	opts      Options
+	obs       Observer
 	log       zerolog.Logger
 	store     *store.Store
 	perms     *Permissions
@@ -111,6 +115,11 @@ func New(opts Options) (*Bridge, error) {
 	if opts.KeepaliveInterval > 0 {
 		mc.KeepaliveInterval = opts.KeepaliveInterval
 	}
+	obs := opts.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	mc.OnRoundTrip = obs.RoundTrip
 	if opts.ReconnectMin <= 0 {
 		opts.ReconnectMin = 2 * time.Second
 	}
@@ -133,7 +142,7 @@ func New(opts Options) (*Bridge, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Bridge{
 		loginLimit: newLimiter(opts.LoginRate, opts.LoginBurst), actionLimit: newLimiter(opts.ActionRate, opts.ActionBurst),
-		opts: opts, log: opts.Log, store: opts.Store, perms: perms, msnConfig: mc,
+		opts: opts, obs: obs, log: opts.Log, store: opts.Store, perms: perms, msnConfig: mc,
 		frontends: map[string]Frontend{}, logins: map[UserID]*login{}, outboxes: map[UserID]*outbox{},
 		ctx: ctx, cancel: cancel,
 	}, nil

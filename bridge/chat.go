@@ -199,6 +199,11 @@ func (b *Bridge) SendMessage(ctx context.Context, user UserID, id PortalID, msg 
 		sctx, cancel := context.WithTimeout(b.ctx, 2*time.Minute)
 		defer cancel()
 		err := b.sendText(sctx, l, p, msg)
+		if err == nil {
+			b.obs.MessageBridged(user.Frontend, ToMSN)
+		} else {
+			b.obs.Error(ErrorSend)
+		}
 		if err == nil && msg.FrontendID != "" {
 			_ = b.store.Messages.Put(sctx, store.MessageMapping{PortalID: string(id), MSNID: newMSNID(),
 				FrontendID: msg.FrontendID, Direction: store.ToMSN, Time: time.Now()})

@@ -97,6 +97,7 @@ func (l *login) run(ctx context.Context) {
 		}
 		switch {
 		case errors.Is(err, msnp.ErrAuthentication):
+			l.b.obs.Error(ErrorAuth)
 			l.setState(ctx, LoginBadCredentials, "MSN refused the passport or password. Log in again with the right password.", err.Error())
 			return
 		case reason == msnp.ReasonOtherLogin:
@@ -107,6 +108,7 @@ func (l *login) run(ctx context.Context) {
 		default:
 			msg := "Lost the connection to MSN; reconnecting."
 			if err != nil {
+				l.b.obs.Error(ErrorLogin)
 				msg = fmt.Sprintf("Could not stay connected to MSN (%v); retrying.", err)
 			}
 			l.setState(ctx, LoginServerDown, msg, errString(err))
@@ -342,6 +344,7 @@ func (l *login) setState(ctx context.Context, s LoginState, msg, lastErr string)
 	l.state = s
 	l.mu.Unlock()
 	if err := l.b.store.Logins.SetState(context.WithoutCancel(ctx), l.id, string(s), lastErr); err != nil {
+		l.b.obs.Error(ErrorStore)
 		l.log.Warn().Err(err).Msg("could not store the login state")
 	}
 	if changed || s == LoginConnected {

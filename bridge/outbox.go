@@ -127,6 +127,7 @@ func (o *outbox) push(ev Event) {
 		o.mu.Lock()
 		o.lost++
 		o.mu.Unlock()
+		o.b.obs.Error(ErrorQueue)
 		o.log.Error().Err(err).Str("event", fmt.Sprintf("%T", ev)).Msg("event queue full or unavailable; event lost, the user will be told")
 	}
 	o.poke()
@@ -148,6 +149,7 @@ func (o *outbox) run(ctx context.Context) {
 			return
 		}
 		if err != nil {
+			o.b.obs.Error(ErrorDelivery)
 			o.log.Warn().Err(err).Dur("retry_in", backoff).Msg("frontend did not take an event; will retry in order")
 			select {
 			case <-ctx.Done():
@@ -189,6 +191,7 @@ func (o *outbox) drain(ctx context.Context) (bool, error) {
 			if err != nil {
 				o.log.Error().Err(err).Int64("queue_id", q.ID).Msg("dropping an undecodable queued event")
 			} else if err := o.deliver(ctx, fe, ev); errors.Is(err, ErrUndeliverable) {
+				o.b.obs.Error(ErrorDropped)
 				o.log.Warn().Err(err).Str("event", fmt.Sprintf("%T", ev)).Msg("frontend cannot take this event; dropping it")
 			} else if err != nil {
 				return any, err
@@ -227,6 +230,9 @@ func (o *outbox) deliver(ctx context.Context, fe Frontend, ev Event) error {
 	id, err := fe.Deliver(ctx, o.user, ev)
 	if err != nil {
 		return err
+	}
+	if isMsg {
+		o.b.obs.MessageBridged(o.user.Frontend, FromMSN)
 	}
 	if isMsg && msg.MSNID != "" {
 		if id == "" {

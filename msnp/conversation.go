@@ -1049,6 +1049,20 @@ func (c *Client) answerOne(inv SwitchboardInvite) {
 	}
 }
 
+// OpenSwitchboards is the number of switchboard connections the client has
+// open now (sending or answering), for monitoring.
+func (c *Client) OpenSwitchboards() int {
+	c.conv.mu.Lock()
+	defer c.conv.mu.Unlock()
+	n := 0
+	for s := range c.conv.sessions {
+		if s.sb != nil && !s.closed {
+			n++
+		}
+	}
+	return n
+}
+
 // closeSwitchboards closes every conversation's switchboard (Client.Close).
 func (c *Client) closeSwitchboards() {
 	c.conv.mu.Lock()

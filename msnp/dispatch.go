@@ -7,6 +7,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // applyReply updates state from a reply to one of our requests before the
@@ -252,9 +253,14 @@ func (c *Client) dispatch(cn *conn, cmd *Command) error {
 		return err
 	case "QNG":
 		cn.mu.Lock()
+		answered := cn.awaitingQNG
+		rtt := time.Since(cn.lastPing)
 		cn.awaitingQNG = false
 		cn.qngInterval = parseQNG(cmd)
 		cn.mu.Unlock()
+		if answered && c.cfg.OnRoundTrip != nil {
+			c.cfg.OnRoundTrip(rtt)
+		}
 		return c.presenceSyncMarker(cn)
 	case "NOT", "SBS", "GCF", "IPG", "UBN", "QRY", "BPR", "CHG", "SYN", "UUX", "VER", "CVR":
 		// ABCH notifications, the unexplained SBS, late or unmatched

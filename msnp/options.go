@@ -130,6 +130,10 @@ type Config struct {
 	// KeepaliveTimeout is how long a PNG may go unanswered before the
 	// connection is declared dead; 0 means 30 s.
 	KeepaliveTimeout time.Duration
+	// OnRoundTrip, when set, is called with the time from each PNG to its
+	// QNG: the server's round-trip time, for monitoring. It runs on the
+	// connection's reader, so it must return quickly.
+	OnRoundTrip func(time.Duration)
 	// Logger receives debug protocol traces, secrets redacted. The zero
 	// value logs nothing.
 	Logger zerolog.Logger

@@ -16,7 +16,7 @@ ROOT=$PWD
 
 VERSION=v0.13.8
 BIN=$ROOT/.tmp/bin
-DIR=$ROOT/.tmp/dendrite
+DIR=${DENDRITE_DIR:-$ROOT/.tmp/dendrite} # make demo runs its own instance
 ADDR=${DENDRITE_ADDR:-127.0.0.1:18008}
 PIDFILE=$DIR/dendrite.pid
 # The shared secret only guards shared-secret registration on a loopback

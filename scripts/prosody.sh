@@ -12,12 +12,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROOT="$PWD/.tmp/prosody"
+# PROSODY_DIR and the PROSODY_*_PORT variables let `make demo` run its own
+# instance beside the tests'.
+ROOT="${PROSODY_DIR:-$PWD/.tmp/prosody}"
 CONF="$ROOT/prosody.cfg.lua"
 PIDFILE="$ROOT/prosody.pid"
 HOST=127.0.0.1
-C2S_PORT=15222
-COMPONENT_PORT=15347
+C2S_PORT=${PROSODY_C2S_PORT:-15222}
+COMPONENT_PORT=${PROSODY_COMPONENT_PORT:-15347}
 DOMAIN=localhost
 COMPONENT=msn.localhost
 SECRET_FILE="$ROOT/component_secret"

@@ -13,6 +13,7 @@ type Config struct {
 	Database Database `yaml:"database"`
 	Logging  Logging  `yaml:"logging"`
 	Bridge   Bridge   `yaml:"bridge"`
+	HTTP     HTTP     `yaml:"http"`
 
 	// origins records where each key's value came from (a file line or
 	// an environment variable) so that Validate can point at it.
@@ -125,4 +126,19 @@ type Bridge struct {
 	// EncryptionKey encrypts stored MSN passwords (AES-256-GCM). Base64 of
 	// 32 bytes. Usually given as MSNBRIDGE_BRIDGE_ENCRYPTION_KEY.
 	EncryptionKey string `yaml:"encryption_key"`
+}
+
+// HTTP configures the operator's HTTP listener: Prometheus metrics, health
+// checks and the provisioning API. It is off until Listen is set.
+type HTTP struct {
+	// Listen is the address to serve on, host:port; empty: no listener.
+	Listen string `yaml:"listen"`
+	// Metrics serves /metrics (Prometheus). /health and /ready are always
+	// served on the listener.
+	Metrics bool `yaml:"metrics"`
+	// Provisioning serves the provisioning API under /_msnbridge/provision/v1/.
+	Provisioning bool `yaml:"provisioning"`
+	// ProvisioningSecret is the bearer token the provisioning API demands.
+	// Usually given as MSNBRIDGE_HTTP_PROVISIONING_SECRET.
+	ProvisioningSecret string `yaml:"provisioning_secret"`
 }

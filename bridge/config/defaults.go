@@ -63,5 +63,8 @@ func Defaults() *Config {
 		Bridge: Bridge{
 			Permissions: map[string]string{},
 		},
+		HTTP: HTTP{
+			Metrics: true,
+		},
 	}
 }

@@ -21,6 +21,7 @@ func (c Config) Redacted() Config {
 	redact(&r.Matrix.HSToken)
 	redact(&r.XMPP.Secret)
 	redact(&r.Bridge.EncryptionKey)
+	redact(&r.HTTP.ProvisioningSecret)
 	r.Database.URI = RedactURI(r.Database.URI)
 	// Copy the maps so that the caller's config is never aliased.
 	r.MSN.Protocols = append([]string(nil), c.MSN.Protocols...)

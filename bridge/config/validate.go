@@ -21,6 +21,7 @@ func (c *Config) Validate() error {
 	v.database()
 	v.logging()
 	v.bridge()
+	v.http()
 	return v.ps.err()
 }
 
@@ -261,4 +262,26 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// MinSecretLength is the shortest provisioning secret accepted: it is the
+// only thing between the network and every user's MSN login.
+const MinSecretLength = 16
+
+func (v *validator) http() {
+	h := v.c.HTTP
+	if h.Listen != "" {
+		v.hostPort("http.listen", h.Listen, false)
+	}
+	if h.ProvisioningSecret != "" && len(h.ProvisioningSecret) < MinSecretLength {
+		// Never echo the secret.
+		v.add("http.provisioning_secret", "must be at least %d characters (e.g. `openssl rand -hex 32`)", MinSecretLength)
+	}
+	if !h.Provisioning {
+		return
+	}
+	if h.Listen == "" {
+		v.add("http.provisioning", "needs http.listen: the API is served on that listener (or set %s)", EnvName("http.listen"))
+	}
+	v.required("http.provisioning_secret", h.ProvisioningSecret)
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/msnbridge/msnbridge/bridge/config"
+	"github.com/msnbridge/msnbridge/store"
 )
 
 const usageText = `Usage: msnbridge [flags]
@@ -20,6 +21,7 @@ const usageText = `Usage: msnbridge [flags]
   -g                    generate the Matrix appservice registration and exit
   -r FILE               where -g writes the registration (default registration.yaml)
       --check           validate the configuration, list every problem, exit 0 or 1
+      --generate-key    print a new bridge.encryption_key and exit
       --version         print the version and exit
 
 Every configuration value can be overridden with MSNBRIDGE_<SECTION>_<KEY>
@@ -39,6 +41,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		generate     bool
 		check        bool
 		showVersion  bool
+		generateKey  bool
 	)
 	fs.StringVar(&configPath, "c", "config.yaml", "")
 	fs.StringVar(&configPath, "config", "config.yaml", "")
@@ -47,6 +50,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&registration, "r", "registration.yaml", "")
 	fs.BoolVar(&check, "check", false, "")
 	fs.BoolVar(&showVersion, "version", false, "")
+	fs.BoolVar(&generateKey, "generate-key", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -62,6 +66,11 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case showVersion:
 		fmt.Fprintln(stdout, "msnbridge", version)
+		return 0
+	case generateKey:
+		// The same key format the store's sealer reads: base64 of 32
+		// random bytes.
+		fmt.Fprintln(stdout, store.GenerateKey())
 		return 0
 	case examplePath != "":
 		return writeExample(examplePath, stderr)

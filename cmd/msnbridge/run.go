@@ -9,6 +9,7 @@ import (
 	"github.com/msnbridge/msnbridge/bridge"
 	"github.com/msnbridge/msnbridge/bridge/config"
 	"github.com/msnbridge/msnbridge/matrix"
+	"github.com/msnbridge/msnbridge/metrics"
 	"github.com/msnbridge/msnbridge/store"
 	"github.com/msnbridge/msnbridge/xmpp"
 )
@@ -44,12 +45,21 @@ func run(ctx context.Context, cfg *config.Config, log *config.Logger) error {
 	}
 	defer st.Close()
 
-	core, err := bridge.New(bridge.Options{
+	var m *metrics.Metrics
+	bopts := bridge.Options{
 		MSN: cfg.MSN, Bridge: cfg.Bridge, Store: st,
 		Log: log.Component("bridge"), MSNLog: log.Component("msnp"),
-	})
+	}
+	if cfg.HTTP.Listen != "" && cfg.HTTP.Metrics {
+		m = metrics.New()
+		bopts.Observer = m
+	}
+	core, err := bridge.New(bopts)
 	if err != nil {
 		return err
+	}
+	if m != nil {
+		m.Watch(core.Stats)
 	}
 
 	var stops []func()
@@ -58,6 +68,23 @@ func run(ctx context.Context, cfg *config.Config, log *config.Logger) error {
 			stops[i]()
 		}
 	}()
+	var ops *opsServer
+	if cfg.HTTP.Listen != "" {
+		var frontends []string
+		if cfg.Matrix.Enabled {
+			frontends = append(frontends, "matrix")
+		}
+		if cfg.XMPP.Enabled {
+			frontends = append(frontends, "xmpp")
+		}
+		// Up before the frontends, so that /health answers during start-up
+		// and /ready says it is not ready yet.
+		ops, err = newOpsServer(cfg.HTTP, core, m, frontends, log)
+		if err != nil {
+			return fmt.Errorf("http.listen: %w", err)
+		}
+		stops = append(stops, ops.stop)
+	}
 	if cfg.Matrix.Enabled {
 		mx, err := matrix.New(cfg.Matrix, core, log.Component("matrix"))
 		if err != nil {
@@ -92,11 +119,15 @@ func run(ctx context.Context, cfg *config.Config, log *config.Logger) error {
 		return err
 	}
 	stops = append(stops, core.Stop) // first to stop: sign out of MSN while frontends still run
+	if ops != nil {
+		ops.started.Store(true)
+	}
 	log.Info().
 		Str("version", version).
 		Bool("matrix", cfg.Matrix.Enabled).
 		Bool("xmpp", cfg.XMPP.Enabled).
 		Str("msn_server", cfg.MSN.Server).
+		Str("http", cfg.HTTP.Listen).
 		Msg("msnbridge running")
 	<-ctx.Done()
 	log.Info().Msg("msnbridge stopping")

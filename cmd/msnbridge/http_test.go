@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/msnbridge/msnbridge/bridge/config"
+	"github.com/msnbridge/msnbridge/store"
+)
+
+func TestGenerateKey(t *testing.T) {
+	code, out, _ := runCLI(t, "--generate-key")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
+	if err != nil || len(key) != 32 {
+		t.Fatalf("%q is not the base64 of 32 bytes", out)
+	}
+	if _, err := store.NewSealerBase64(strings.TrimSpace(out)); err != nil {
+		t.Fatalf("the store does not take the key: %v", err)
+	}
+	_, again, _ := runCLI(t, "--generate-key")
+	if again == out {
+		t.Fatal("two runs printed the same key")
+	}
+}
+
+// TestRunServesHTTP: with http.listen set, the running bridge answers
+// /health, /ready, /metrics and the provisioning API.
+func TestRunServesHTTP(t *testing.T) {
+	const secret = "0123456789abcdef-secret"
+	cfg, err := config.Parse([]byte("http:\n  listen: 127.0.0.1:1\n  provisioning: true\n  provisioning_secret: " + secret +
+		"\nmatrix:\n  enabled: false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTP.Listen = "127.0.0.1:0" // any free port; the log says which
+	cfg.Database.URI = "file:" + filepath.Join(t.TempDir(), "bridge.db")
+	cfg.Bridge.EncryptionKey = store.GenerateKey()
+	r, w := io.Pipe()
+	log, err := config.NewLogger(config.Logging{Level: "info", Format: "json"}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, log); w.Close() }()
+	var addr string
+	lines := bufio.NewScanner(r)
+	for lines.Scan() {
+		var entry map[string]any
+		if err := json.Unmarshal(lines.Bytes(), &entry); err != nil {
+			continue
+		}
+		if entry["message"] == "http listener up" {
+			addr, _ = entry["addr"].(string)
+		}
+		if entry["message"] == "msnbridge running" {
+			break
+		}
+		if strings.Contains(lines.Text(), secret) {
+			t.Fatalf("the secret was logged: %s", lines.Text())
+		}
+	}
+	go io.Copy(io.Discard, r)
+	if addr == "" {
+		t.Fatal("never logged the http listener's address")
+	}
+	get := func(path, token string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/health", ""); code != 200 {
+		t.Errorf("/health: %d", code)
+	}
+	if code, body := get("/ready", ""); code != 200 {
+		t.Errorf("/ready: %d %s", code, body)
+	}
+	if code, body := get("/metrics", ""); code != 200 || !strings.Contains(body, `msnbridge_logins{state="connected"} 0`) {
+		t.Errorf("/metrics: %d %.300s", code, body)
+	}
+	// No frontend runs in this configuration, so every user is refused.
+	if code, body := get("/_msnbridge/provision/v1/status?user=matrix:@a:example.org", secret); code != 400 || !strings.Contains(body, "not running") {
+		t.Errorf("provisioning status: %d %s", code, body)
+	}
+	if code, _ := get("/_msnbridge/provision/v1/status?user=matrix:@a:example.org", ""); code != 401 {
+		t.Errorf("provisioning without the secret: %d", code)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	if _, err := http.Get("http://" + addr + "/health"); err == nil {
+		t.Error("the http listener still answers after run returned")
+	}
+}
