@@ -190,7 +190,7 @@ func (c *Client) syncAB(ctx context.Context, cn *conn) error {
 	var added []AddedBy
 	c.mu.Lock()
 	for _, g := range book.Groups {
-		c.groups[g.ID] = Group{ID: g.ID, Name: g.Name}
+		c.groups[g.ID] = Group(g)
 	}
 	for _, x := range book.Contacts {
 		if x.ContactType == "Me" {
