@@ -84,6 +84,9 @@ type Bridge struct {
 	perms     *Permissions
 	msnConfig msnp.Config
 
+	stopMu  sync.RWMutex // held for reading while an event is queued
+	stopped bool         // set by Stop: no more events reach the store
+
 	mu          sync.Mutex
 	frontends   map[string]Frontend
 	logins      map[UserID]*login
@@ -258,6 +261,11 @@ func (b *Bridge) Stop() {
 	}
 	b.cancel()
 	b.wg.Wait()
+	// Late events (an msnp client winding down) must not reach a store
+	// the caller is about to close.
+	b.stopMu.Lock()
+	b.stopped = true
+	b.stopMu.Unlock()
 }
 
 func (b *Bridge) outboxFor(user UserID) *outbox {
@@ -278,7 +286,15 @@ func (b *Bridge) outboxFor(user UserID) *outbox {
 }
 
 // emit queues ev for user.
-func (b *Bridge) emit(user UserID, ev Event) { b.outboxFor(user).push(ev) }
+func (b *Bridge) emit(user UserID, ev Event) {
+	b.stopMu.RLock()
+	defer b.stopMu.RUnlock()
+	if b.stopped {
+		b.log.Debug().Str("user", user.String()).Str("event", fmt.Sprintf("%T", ev)).Msg("event after Stop dropped")
+		return
+	}
+	b.outboxFor(user).push(ev)
+}
 
 func (b *Bridge) loginOf(user UserID) *login {
 	b.mu.Lock()

@@ -141,6 +141,10 @@ func Open(ctx context.Context, dbType, uri string, log zerolog.Logger, opts ...O
 	}
 	if o.maxOpenConns > 0 {
 		raw.SetMaxOpenConns(o.maxOpenConns)
+	} else if driver == "sqlite3" {
+		// SQLite has one writer at a time: more connections only add
+		// contenders spinning on the busy timeout. Queue them in Go instead.
+		raw.SetMaxOpenConns(8)
 	}
 	if o.maxIdleConns > 0 {
 		raw.SetMaxIdleConns(o.maxIdleConns)
@@ -180,7 +184,9 @@ func sqliteDSN(uri string) string {
 	want := [][2]string{
 		{"_journal_mode", "WAL"},
 		{"_foreign_keys", "on"},
-		{"_busy_timeout", "5000"},
+		// A burst of writers (a restart resuming many logins) can queue for
+		// seconds; they wait rather than fail.
+		{"_busy_timeout", "30000"},
 		{"_synchronous", "NORMAL"},
 		// take the write lock at BEGIN, so read-then-write transactions
 		// wait on busy_timeout instead of failing to upgrade their lock

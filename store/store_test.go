@@ -159,7 +159,7 @@ func TestOpenPragmas(t *testing.T) {
 	if err := s.db.QueryRow(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
 		t.Fatalf("foreign_keys = %d, %v", fk, err)
 	}
-	if err := s.db.QueryRow(ctx, "PRAGMA busy_timeout").Scan(&timeout); err != nil || timeout != 5000 {
+	if err := s.db.QueryRow(ctx, "PRAGMA busy_timeout").Scan(&timeout); err != nil || timeout != 30000 {
 		t.Fatalf("busy_timeout = %d, %v", timeout, err)
 	}
 }
