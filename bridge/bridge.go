@@ -250,6 +250,12 @@ func (b *Bridge) Start(ctx context.Context) error {
 // Stop signs every login out of MSN and stops delivery. Queued events stay
 // in the store for the next run.
 func (b *Bridge) Stop() {
+	// Messages users already handed over are sent (or fail, visibly)
+	// before the MSN sessions close; a frontend has already acknowledged
+	// them to its server, so dropping them would lose them.
+	if !b.senders.wait(15 * time.Second) {
+		b.log.Warn().Msg("stopping with messages still being sent to MSN; they will be reported failed")
+	}
 	b.mu.Lock()
 	logins := make([]*login, 0, len(b.logins))
 	for _, l := range b.logins {

@@ -141,11 +141,27 @@ func (l *login) conversation(ctx context.Context, client *msnp.Client, p Portal)
 // senders serialises each portal's outgoing messages so they reach MSN in
 // the order the user sent them, without one slow portal holding up others.
 type senders struct {
-	mu sync.Mutex
-	q  map[PortalID]chan func()
+	mu      sync.Mutex
+	q       map[PortalID]chan func()
+	pending sync.WaitGroup // sends queued or running
+}
+
+// wait waits up to d for every queued send to finish.
+func (s *senders) wait(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { s.pending.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 func (s *senders) run(p PortalID, f func()) {
+	s.pending.Add(1)
+	g := f
+	f = func() { defer s.pending.Done(); g() }
 	s.mu.Lock()
 	if s.q == nil {
 		s.q = map[PortalID]chan func(){}

@@ -187,6 +187,19 @@ func (f *Frontend) Stop() {
 		f.cancel()
 	}
 	f.wg.Wait()
+	// The homeserver counts a transaction as delivered once the appservice
+	// answered it, which happens before its events are handled: handle
+	// what is still queued, or it would be lost.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		select {
+		case evt := <-f.as.Events:
+			f.handleEvent(ctx, evt)
+		default:
+			return
+		}
+	}
 }
 
 func userID(mxid id.UserID) bridge.UserID {

@@ -118,7 +118,10 @@ func run(ctx context.Context, cfg *config.Config, log *config.Logger) error {
 	if err := core.Start(setup); err != nil {
 		return err
 	}
-	stops = append(stops, core.Stop) // first to stop: sign out of MSN while frontends still run
+	// Stopping goes the other way round: the frontends stop taking work
+	// first (and hand over what they had already accepted), then the core
+	// finishes sending it and signs out of MSN.
+	stops = append([]func(){core.Stop}, stops...)
 	if ops != nil {
 		ops.started.Store(true)
 	}
