@@ -353,6 +353,14 @@ func (l *login) setState(ctx context.Context, s LoginState, msg, lastErr string)
 	}
 }
 
+// currentClient is the client of the session in progress, nil between
+// sessions.
+func (l *login) currentClient() *msnp.Client {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.client
+}
+
 func (l *login) currentState() LoginState {
 	l.mu.Lock()
 	defer l.mu.Unlock()
