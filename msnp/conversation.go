@@ -110,10 +110,11 @@ const (
 // convState is the Client's conversations and live switchboards.
 type convState struct {
 	mu        sync.Mutex
-	direct    map[string]*Conversation // by lower-case passport
-	groups    map[string]*Conversation // by ID
-	sessions  map[*sbSession]struct{}  // every switchboard not yet closed
-	answering int
+	direct    map[string]*Conversation       // by lower-case passport
+	groups    map[string]*Conversation       // by ID
+	sessions  map[*sbSession]struct{}        // every switchboard not yet closed
+	answering int                            // invitations waiting or being answered
+	invites   map[string][]SwitchboardInvite // by lower-case inviter, oldest first
 }
 
 // Conversation is one chat: with one contact (direct) or several (group).
@@ -173,6 +174,7 @@ func (c *Client) convInit() {
 		c.conv.direct = map[string]*Conversation{}
 		c.conv.groups = map[string]*Conversation{}
 		c.conv.sessions = map[*sbSession]struct{}{}
+		c.conv.invites = map[string][]SwitchboardInvite{}
 	}
 }
 
@@ -674,33 +676,32 @@ func (cv *Conversation) callMembers(ctx context.Context, s *sbSession) error {
 	return err
 }
 
-// invite CALs p into s (a group's) and waits for them.
+// invite CALs p into s (a group's), unless ensure just did, and waits for
+// them.
 func (cv *Conversation) invite(ctx context.Context, s *sbSession, p string) error {
 	c := cv.c
 	c.conv.mu.Lock()
-	in, called := s.hasLocked(p), s.called[p]
+	in := s.hasLocked(p)
 	c.conv.mu.Unlock()
 	if in {
 		return nil
 	}
-	if !called {
-		_, err := s.sb.Call(ctx, p)
-		c.conv.mu.Lock()
-		s.called[p] = true
-		c.conv.mu.Unlock()
-		if err != nil && CodeOf(err) != ErrAlreadyOnList {
-			if errors.Is(err, ErrSwitchboardClosed) {
-				cv.drop(s)
-				return err
-			}
-			c.conv.mu.Lock()
-			cv.removeMemberLocked(p)
-			c.conv.mu.Unlock()
-			if CodeOf(err) == ErrUserNotOnline {
-				return fmt.Errorf("msnp: %s is not online: %w", p, err)
-			}
+	_, err := s.sb.Call(ctx, p)
+	c.conv.mu.Lock()
+	s.called[p] = true
+	c.conv.mu.Unlock()
+	if err != nil && CodeOf(err) != ErrAlreadyOnList {
+		if errors.Is(err, ErrSwitchboardClosed) {
+			cv.drop(s)
 			return err
 		}
+		c.conv.mu.Lock()
+		cv.removeMemberLocked(p)
+		c.conv.mu.Unlock()
+		if CodeOf(err) == ErrUserNotOnline {
+			return fmt.Errorf("msnp: %s is not online: %w", p, err)
+		}
+		return err
 	}
 	return s.wait(ctx, func() bool { return s.hasLocked(p) })
 }
@@ -917,65 +918,90 @@ func (s *sbSession) messageLocked(e SBMessage) {
 	}
 }
 
-// answerInvite joins the switchboard an RNG invited to, on a goroutine of
-// its own, and attaches it: one other participant makes it that contact's
-// direct conversation's switchboard, more make a new group conversation.
+// answerInvite joins the switchboard an RNG invited to and attaches it:
+// one other participant makes it that contact's direct conversation's
+// switchboard, more make a new group conversation. One inviter's
+// invitations are answered one after the other, on a goroutine that lives
+// while they wait, so that what the inviter said in an older switchboard
+// is delivered before what they said in a newer one.
 func (c *Client) answerInvite(inv SwitchboardInvite) {
 	c.conv.mu.Lock()
+	defer c.conv.mu.Unlock()
 	c.convInit()
 	if c.conv.answering >= maxAnswering {
-		c.conv.mu.Unlock()
 		c.log.Debug().Str("inviter", inv.Inviter).Msg("too many invitations at once; ignoring one")
 		return
 	}
 	c.conv.answering++
-	c.conv.mu.Unlock()
-	go func() {
-		defer func() {
-			c.conv.mu.Lock()
-			c.conv.answering--
-			c.conv.mu.Unlock()
-		}()
-		s := c.newSession()
-		ctx, cancel := context.WithTimeout(context.Background(), orDuration(c.cfg.SwitchboardTimeout, 30*time.Second))
-		sb, err := AnswerSwitchboard(ctx, inv.Addr, c.passport, inv.Cookie, inv.SessionID, &SwitchboardOptions{Handler: s.handle})
-		cancel()
-		if err != nil {
-			c.log.Debug().Err(err).Str("inviter", inv.Inviter).Msg("answering an invitation failed")
-			return
-		}
+	k := strings.ToLower(inv.Inviter)
+	c.conv.invites[k] = append(c.conv.invites[k], inv)
+	if len(c.conv.invites[k]) == 1 {
+		go c.answerInvites(k)
+	}
+}
+
+func (c *Client) answerInvites(inviter string) {
+	for {
 		c.conv.mu.Lock()
-		s.sb = sb
-		others := s.othersLocked()
-		if len(others) == 0 {
+		q := c.conv.invites[inviter]
+		if len(q) == 0 {
+			delete(c.conv.invites, inviter)
 			c.conv.mu.Unlock()
-			sb.Close()
 			return
 		}
-		c.conv.sessions[s] = struct{}{}
-		if len(others) == 1 {
-			cv := c.chatLocked(others[0].Passport)
-			cv.left = false
-			// The newest switchboard is the one the contact uses; an older
-			// one still delivers what comes through it until it closes.
-			cv.sb = s
-			s.conv = cv
-		} else {
-			var members []string
-			for _, p := range others {
-				members = append(members, p.Passport)
-			}
-			g := c.newGroupLocked("", members)
-			g.sb = s
-			s.conv = g
-			for _, p := range others {
-				g.announced[strings.ToLower(p.Passport)] = true
-				c.emit(ConversationJoined{Conversation: g.infoLocked(), Passport: p.Passport, Name: p.FriendlyName})
-			}
+		inv := q[0]
+		c.conv.mu.Unlock()
+		c.answerOne(inv)
+		c.conv.mu.Lock()
+		c.conv.answering--
+		c.conv.invites[inviter] = c.conv.invites[inviter][1:]
+		c.conv.mu.Unlock()
+	}
+}
+
+func (c *Client) answerOne(inv SwitchboardInvite) {
+	s := c.newSession()
+	ctx, cancel := context.WithTimeout(context.Background(), orDuration(c.cfg.SwitchboardTimeout, 30*time.Second))
+	sb, err := AnswerSwitchboard(ctx, inv.Addr, c.passport, inv.Cookie, inv.SessionID, &SwitchboardOptions{Handler: s.handle})
+	cancel()
+	if err != nil {
+		c.log.Debug().Err(err).Str("inviter", inv.Inviter).Msg("answering an invitation failed")
+		return
+	}
+	c.conv.mu.Lock()
+	defer c.conv.mu.Unlock()
+	s.sb = sb
+	others := s.othersLocked()
+	c.conv.sessions[s] = struct{}{}
+	switch {
+	case len(others) == 0:
+		// Everyone left already, but what they said before leaving
+		// (waiting in s.early) is still the inviter's to deliver.
+		s.conv = c.chatLocked(inv.Inviter)
+		s.attachLocked()
+		go sb.Close()
+	case len(others) == 1:
+		cv := c.chatLocked(others[0].Passport)
+		cv.left = false
+		// The newest switchboard is the one the contact uses; an older
+		// one still delivers what comes through it until it closes.
+		cv.sb = s
+		s.conv = cv
+		s.attachLocked()
+	default:
+		var members []string
+		for _, p := range others {
+			members = append(members, p.Passport)
+		}
+		g := c.newGroupLocked("", members)
+		g.sb = s
+		s.conv = g
+		for _, p := range others {
+			g.announced[strings.ToLower(p.Passport)] = true
+			c.emit(ConversationJoined{Conversation: g.infoLocked(), Passport: p.Passport, Name: p.FriendlyName})
 		}
 		s.attachLocked()
-		c.conv.mu.Unlock()
-	}()
+	}
 }
 
 // closeSwitchboards closes every conversation's switchboard (Client.Close).

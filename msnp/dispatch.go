@@ -193,10 +193,14 @@ func (c *Client) dispatch(cn *conn, cmd *Command) error {
 		}
 		inv := SwitchboardInvite{SessionID: cmd.Arg(0), Addr: cmd.Arg(1), Cookie: cmd.Arg(3),
 			Inviter: Unescape(cmd.Arg(4)), InviterName: Unescape(cmd.Arg(5))}
+		// The event goes first, so that it precedes the conversation's.
+		if err := c.emit(inv); err != nil {
+			return err
+		}
 		if !c.cfg.ManualSwitchboards {
 			c.answerInvite(inv)
 		}
-		return c.emit(inv)
+		return nil
 	case "OUT":
 		cn.mu.Lock()
 		cn.outSeen = true

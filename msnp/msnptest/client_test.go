@@ -30,9 +30,15 @@ type testClient struct {
 
 func dialNS(t *testing.T, s *msnptest.Server, name string) *testClient {
 	t.Helper()
-	conn, err := net.Dial("tcp", s.NSAddr())
+	return dialAddr(t, s.NSAddr(), name)
+}
+
+// dialAddr connects a scripted client to addr (the NS or the switchboard).
+func dialAddr(t *testing.T, addr, name string) *testClient {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
-		t.Fatalf("dial NS: %v", err)
+		t.Fatalf("dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &testClient{t: t, name: name, conn: conn, br: bufio.NewReader(conn), w: msnp.NewWriter(conn)}
@@ -58,6 +64,14 @@ func (c *testClient) sendPayload(name string, payload []byte, args ...string) st
 		c.t.Fatalf("%s: send %s: %v", c.name, name, err)
 	}
 	return strconv.Itoa(int(c.trid))
+}
+
+// sendRaw writes bytes as they are.
+func (c *testClient) sendRaw(b []byte) {
+	c.t.Helper()
+	if _, err := c.conn.Write(b); err != nil {
+		c.t.Fatalf("%s: write: %v", c.name, err)
+	}
 }
 
 // sendLine writes a raw line (CRLF added).

@@ -19,7 +19,13 @@
 // Received, Lists, FriendlyName, PSM and the Wait* functions, which block
 // on events instead of sleeping.
 //
-// Not modelled yet: the switchboard (XFR SB hands out an address where
-// nothing listens until the switchboard is added), contact groups, phone
-// numbers, OIMs, SSO (MSNP15+) and MD5 (MSNP≤7) logins.
+// The switchboard (SBAddr, handed out by XFR SB and RNG) opens sessions
+// with USR, joins them with ANS, rings contacts with CAL and relays MSG
+// verbatim, ACKing unconditionally as Escargot does. Its fault hooks:
+// SetSBIdleTimeout, DropSwitchboards, DropNextMessage, NAKNext, RefuseCAL;
+// inspection: Delivered, WaitDelivered, SBReceived, SBParticipants,
+// WaitSBParticipants, SwitchboardsOpened.
+//
+// Not modelled yet: contact groups, phone numbers, OIMs, SSO (MSNP15+)
+// and MD5 (MSNP≤7) logins.
 package msnptest

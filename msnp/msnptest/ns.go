@@ -1053,7 +1053,7 @@ func (c *nsConn) xfr(trid, dest string) {
 		}
 	}
 	cookie := newToken(20)
-	c.s.sbTickets[cookie] = sbTicket{passport: c.acct.email, dialect: c.dialect, expires: time.Now().Add(120 * time.Second)}
+	c.s.sbTickets[cookie] = sbTicket{passport: c.acct.email, dialect: c.dialect, expires: time.Now().Add(sbTicketLife)}
 	c.send("XFR", trid, "SB", c.s.sbAddr, "CKI", cookie)
 }
 

@@ -53,12 +53,13 @@ type Server struct {
 	changed   chan struct{} // closed and replaced whenever sessions change
 	closed    bool
 
-	// sbAddr is the host:port that XFR SB hands out. The switchboard task
-	// fills it when it starts its listener; until then it is an address
-	// where nothing answers. sbTickets records the cookies handed out (by
-	// XFR here, by RNG later) so that the switchboard can check USR/ANS.
+	// sbAddr is the host:port that XFR SB and RNG hand out: the
+	// switchboard's listener (an address where nothing answers if it could
+	// not listen). sbTickets records the cookies handed out by XFR and RNG
+	// so that the switchboard can check USR and ANS.
 	sbAddr    string
 	sbTickets map[string]sbTicket
+	sb        sbState // the switchboard server (switchboard.go)
 
 	wg sync.WaitGroup
 }
@@ -68,6 +69,7 @@ type sbTicket struct {
 	passport string
 	dialect  int
 	expires  time.Time
+	session  string // RNG: the session the invitee may join; "" for XFR
 }
 
 type token struct {
@@ -116,6 +118,7 @@ func NewServer() *Server {
 		sbTickets: make(map[string]sbTicket),
 	}
 	s.sbAddr = deadAddr()
+	s.startSwitchboard()
 	s.web = httptest.NewServer(s.httpHandler())
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -156,6 +159,7 @@ func (s *Server) Close() {
 	for c := range s.conns {
 		c.drop()
 	}
+	s.closeSwitchboard()
 	s.mu.Unlock()
 	s.ln.Close()
 	s.web.Close()

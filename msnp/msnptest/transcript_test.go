@@ -141,6 +141,8 @@ var (
 		repl string
 	}{
 		{regexp.MustCompile(`^(XFR \d+ SB) \S+ CKI \S+`), "$1 <addr> CKI <cookie>"},
+		{regexp.MustCompile(`^RNG \S+ \S+ CKI \S+`), "RNG <session> <addr> CKI <cookie>"},
+		{regexp.MustCompile(`^(CAL \d+ RINGING) \S+$`), "$1 <session>"},
 		{regexp.MustCompile(` C=[0-9a-fA-F-]{36}`), " C=<guid>"},
 	}
 	normPayload = []struct {
@@ -178,9 +180,18 @@ var (
 	loginRE = regexp.MustCompile(`^GET /login .*sign-in=([^,]+),`)
 )
 
-// replay runs a transcript's notification-server scenario against a fresh
-// server. Switchboard lines are skipped (the switchboard is not part of
-// msnptest yet), and so is the RNG that the switchboard's CAL causes.
+var (
+	xfrSB  = regexp.MustCompile(`^XFR \d+ SB (\S+) CKI (\S+)`)
+	rngRE  = regexp.MustCompile(`^RNG (\S+) (\S+) CKI (\S+) `)
+	sbUSR  = regexp.MustCompile(`^(USR \d+ \S+) \S+$`)
+	sbANS  = regexp.MustCompile(`^(ANS \d+ \S+) \S+ \S+$`)
+	ringRE = regexp.MustCompile(`^CAL \d+ RINGING (\S+)$`)
+)
+
+// replay runs a transcript's scenario, notification server and
+// switchboard, against a fresh server. Cookies and session ids are taken
+// from what this server handed out (XFR, RNG) and checked to agree with
+// each other (CAL's RINGING and the RNG name the same session).
 func replay(t *testing.T, name string) {
 	evs := parseTranscript(t, name)
 	s := msnptest.NewServer()
@@ -194,11 +205,14 @@ func replay(t *testing.T, name string) {
 	emails := map[string]string{} // connection → passport from USR I
 	tokens := map[string]string{} // passport → token from /login
 	compared := 0
+	person := func(who string) string { p, _, _ := strings.Cut(who, "/"); return p }
+	xfrAddr := ""                    // the switchboard address XFR handed out
+	xfrCookie := map[string]string{} // person → cookie from their XFR SB
+	rng := map[string][]string{}     // person → session, cookie from their RNG
+	ringing := ""                    // session id from the last CAL RINGING
 	for _, ev := range evs {
 		where := fmt.Sprintf("%s:%d", name, ev.lineNo)
-		if strings.HasSuffix(ev.who, "/SB") {
-			continue
-		}
+		sb := strings.HasSuffix(ev.who, "/SB")
 		if ev.who == "HTTP" {
 			switch {
 			case strings.HasPrefix(ev.text, "GET /rdr/pprdr.asp"):
@@ -226,6 +240,11 @@ func replay(t *testing.T, name string) {
 		switch ev.dir {
 		case "--":
 			switch {
+			case strings.HasPrefix(ev.text, "connected to") && sb:
+				if xfrAddr == "" || xfrAddr != s.SBAddr() {
+					t.Fatalf("%s: XFR handed out %q, the switchboard is at %q", where, xfrAddr, s.SBAddr())
+				}
+				conns[ev.who] = dialAddr(t, s.SBAddr(), ev.who)
 			case strings.HasPrefix(ev.text, "connected to"):
 				conns[ev.who] = dialNS(t, s, ev.who)
 			case ev.text == "connection closed by server":
@@ -257,17 +276,40 @@ func replay(t *testing.T, name string) {
 				}
 				line = m[1] + " " + tok
 			}
+			if m := sbUSR.FindStringSubmatch(line); sb && m != nil {
+				line = m[1] + " " + xfrCookie[person(ev.who)]
+			}
+			if m := sbANS.FindStringSubmatch(line); sb && m != nil {
+				r := rng[person(ev.who)]
+				if r == nil {
+					t.Fatalf("%s: ANS without an RNG", where)
+				}
+				line = m[1] + " " + r[1] + " " + r[0]
+			}
 			if ev.hasPay {
-				t.Fatalf("%s: client payloads on the NS are not in these scenarios", where)
+				if !sb {
+					t.Fatalf("%s: client payloads on the NS are not in these scenarios", where)
+				}
+				c.sendRaw(append([]byte(line+"\r\n"), ev.payload...))
+				continue
 			}
 			c.sendLine(line)
 		case "<<<":
-			if strings.HasPrefix(ev.text, "RNG ") {
-				continue // caused by the switchboard's CAL
-			}
 			cmd, err := c.readRaw()
 			if err != nil {
 				t.Fatalf("%s: %s: reading the line for %q: %v", where, ev.who, ev.text, err)
+			}
+			if m := xfrSB.FindStringSubmatch(c.last); m != nil {
+				xfrAddr, xfrCookie[person(ev.who)] = m[1], m[2]
+			}
+			if m := ringRE.FindStringSubmatch(c.last); m != nil && sb {
+				ringing = m[1]
+			}
+			if m := rngRE.FindStringSubmatch(c.last); m != nil {
+				if m[1] != ringing || m[2] != s.SBAddr() {
+					t.Fatalf("%s: RNG %q after RINGING %q", where, c.last, ringing)
+				}
+				rng[person(ev.who)] = []string{m[1], m[3]}
 			}
 			gotLine, gotPay := normalise(c.last, cmd.Payload)
 			wantLine, wantPay := normalise(ev.text, ev.payload)

@@ -1,0 +1,648 @@
+package msnptest
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/msnbridge/msnbridge/msnp"
+)
+
+// The switchboard server, as Escargot's front/msn/msnp_sb.py and the
+// transcripts show it (FACTS.md §6): XFR SB and RNG hand out cookies that
+// live 120 s; USR opens a session, ANS joins one, CAL rings a contact over
+// the notification server, MSG is relayed verbatim and ACKed
+// unconditionally, OUT and dropped connections become BYE for the others.
+
+// sbAuthTimeout is how long a switchboard connection may stay
+// unauthenticated, as on Escargot.
+const sbAuthTimeout = 60 * time.Second
+
+// sbTicketLife is how long XFR and RNG cookies live.
+const sbTicketLife = 120 * time.Second
+
+// sbState is the switchboard's part of Server, guarded by Server.mu.
+type sbState struct {
+	ln        net.Listener
+	conns     map[*sbConn]struct{}
+	sessions  map[string]*sbSession
+	idle      time.Duration
+	refuseCAL int
+	dropNext  map[string]bool // by lower-cased passport
+	nakNext   map[string]bool
+	delivered map[string][]Delivery
+	received  map[string][]msnp.Command
+	opened    int
+}
+
+// Delivery is a message the switchboard relayed to an account.
+type Delivery struct {
+	From    string // the sender's passport
+	Payload []byte
+}
+
+// sbSession is one switchboard session: its participants in join order.
+type sbSession struct {
+	id      string
+	members []*sbConn
+	timer   *time.Timer
+	last    time.Time
+	ended   bool
+}
+
+// sbConn is one switchboard connection. Its fields are guarded by
+// Server.mu, as nsConn's are; output goes through writeLoop.
+type sbConn struct {
+	s    *Server
+	conn net.Conn
+	out  chan []byte
+	quit chan struct{}
+	once sync.Once
+
+	dead    bool
+	acct    *account
+	dialect int
+	sess    *sbSession
+}
+
+func (s *Server) startSwitchboard() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return // XFR SB keeps handing out the dead address
+	}
+	s.sb = sbState{
+		ln:        ln,
+		conns:     map[*sbConn]struct{}{},
+		sessions:  map[string]*sbSession{},
+		dropNext:  map[string]bool{},
+		nakNext:   map[string]bool{},
+		delivered: map[string][]Delivery{},
+		received:  map[string][]msnp.Command{},
+	}
+	s.sbAddr = ln.Addr().String()
+	s.wg.Add(1)
+	go s.sbAcceptLoop(ln)
+}
+
+// SBAddr returns the switchboard's host:port.
+func (s *Server) SBAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sbAddr
+}
+
+func (s *Server) sbAcceptLoop(ln net.Listener) {
+	defer s.wg.Done()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			conn.Close()
+			return
+		}
+		c := &sbConn{s: s, conn: conn, out: make(chan []byte, outQueue), quit: make(chan struct{})}
+		s.sb.conns[c] = struct{}{}
+		s.wg.Add(2)
+		s.mu.Unlock()
+		conn.SetReadDeadline(time.Now().Add(sbAuthTimeout))
+		go c.readLoop()
+		go c.writeLoop()
+	}
+}
+
+// closeSwitchboard ends every switchboard connection. Called with s.mu held
+// from Close.
+func (s *Server) closeSwitchboard() {
+	if s.sb.ln == nil {
+		return
+	}
+	s.sb.ln.Close()
+	for c := range s.sb.conns {
+		c.drop()
+	}
+	for _, ss := range s.sb.sessions {
+		if ss.timer != nil {
+			ss.timer.Stop()
+		}
+		ss.ended = true
+	}
+}
+
+func (c *sbConn) readLoop() {
+	s := c.s
+	defer s.wg.Done()
+	r := msnp.NewReader(c.conn)
+	for {
+		cmd, err := r.ReadCommand()
+		if err != nil {
+			break
+		}
+		s.mu.Lock()
+		if c.dead {
+			s.mu.Unlock()
+			break
+		}
+		c.handle(cmd)
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	c.leave()
+	c.dead = true
+	delete(s.sb.conns, c)
+	s.mu.Unlock()
+	c.once.Do(func() { close(c.quit) })
+	c.conn.Close()
+}
+
+func (c *sbConn) writeLoop() {
+	defer c.s.wg.Done()
+	defer c.conn.Close()
+	for {
+		select {
+		case b := <-c.out:
+			if b == nil {
+				return
+			}
+			c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if _, err := c.conn.Write(b); err != nil {
+				return
+			}
+		case <-c.quit:
+			return
+		}
+	}
+}
+
+func (c *sbConn) enqueue(b []byte) {
+	if c.dead {
+		return
+	}
+	select {
+	case c.out <- b:
+	default:
+		c.drop()
+	}
+}
+
+func (c *sbConn) send(parts ...string) {
+	c.enqueue([]byte(strings.Join(parts, " ") + "\r\n"))
+}
+
+func (c *sbConn) sendPayload(payload []byte, parts ...string) {
+	b := make([]byte, 0, 64+len(payload))
+	b = append(b, strings.Join(parts, " ")...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(len(payload)), 10)
+	b = append(b, '\r', '\n')
+	b = append(b, payload...)
+	c.enqueue(b)
+}
+
+// closeAfterFlush leaves the session (telling the others when bye) and
+// closes the connection once its queued output is written.
+func (c *sbConn) closeAfterFlush() {
+	if c.dead {
+		return
+	}
+	c.leave()
+	select {
+	case c.out <- nil:
+		c.dead = true
+	default:
+		c.drop()
+	}
+}
+
+// drop closes the connection at once; the reader then leaves the session.
+func (c *sbConn) drop() {
+	c.dead = true
+	c.once.Do(func() { close(c.quit) })
+	c.conn.Close()
+}
+
+// leave takes c out of its session: the others get "BYE email" and the
+// session ends with its last participant. Idempotent.
+func (c *sbConn) leave() {
+	ss := c.sess
+	if ss == nil {
+		return
+	}
+	c.sess = nil
+	for i, m := range ss.members {
+		if m == c {
+			ss.members = append(ss.members[:i:i], ss.members[i+1:]...)
+			break
+		}
+	}
+	if !ss.ended {
+		for _, m := range ss.members {
+			m.send("BYE", c.acct.email)
+		}
+	}
+	if len(ss.members) == 0 {
+		c.s.endSession(ss)
+	}
+	c.s.notifyChanged()
+}
+
+func (s *Server) endSession(ss *sbSession) {
+	ss.ended = true
+	if ss.timer != nil {
+		ss.timer.Stop()
+	}
+	if s.sb.sessions[ss.id] == ss {
+		delete(s.sb.sessions, ss.id)
+	}
+}
+
+// caps is the client id a participant shows in IRO and JOI on MSNP12: its
+// notification session's, "0" without one.
+func (s *Server) sbCaps(a *account) string {
+	if ns := s.sessions[key(a.email)]; ns != nil && ns.caps != "" {
+		return ns.caps
+	}
+	return "0"
+}
+
+// handle dispatches one command. Called with s.mu held.
+func (c *sbConn) handle(cmd *msnp.Command) {
+	s := c.s
+	if c.acct != nil {
+		k := key(c.acct.email)
+		if len(s.sb.received[k]) < maxReceived {
+			cp := msnp.Command{Name: cmd.Name, Args: append([]string(nil), cmd.Args...)}
+			if cmd.Payload != nil {
+				cp.Payload = append([]byte(nil), cmd.Payload...)
+			}
+			s.sb.received[k] = append(s.sb.received[k], cp)
+		}
+	}
+	trid := cmd.Arg(0)
+	switch cmd.Name {
+	case "USR":
+		c.usr(trid, msnp.Unescape(cmd.Arg(1)), cmd.Arg(2))
+		return
+	case "ANS":
+		c.ans(trid, msnp.Unescape(cmd.Arg(1)), cmd.Arg(2), cmd.Arg(3))
+		return
+	case "OUT":
+		c.closeAfterFlush()
+		return
+	}
+	if c.sess == nil {
+		// Nothing else is allowed before USR/ANS: Escargot closes.
+		c.closeAfterFlush()
+		return
+	}
+	c.sess.last = time.Now()
+	switch cmd.Name {
+	case "CAL":
+		c.cal(trid, msnp.Unescape(cmd.Arg(1)))
+	case "MSG":
+		c.msg(trid, cmd.Arg(1), cmd.Payload)
+	}
+}
+
+// ticket checks and consumes a cookie for passport (and, for ANS, the
+// session it was issued for).
+func (s *Server) ticket(cookie, passport, session string) (sbTicket, bool) {
+	t, ok := s.sbTickets[cookie]
+	if !ok || !time.Now().Before(t.expires) || key(t.passport) != key(passport) || t.session != session {
+		return sbTicket{}, false
+	}
+	delete(s.sbTickets, cookie)
+	return t, true
+}
+
+func (c *sbConn) usr(trid, email, cookie string) {
+	s := c.s
+	if c.acct != nil {
+		c.closeAfterFlush()
+		return
+	}
+	t, ok := s.ticket(cookie, email, "")
+	a := s.accounts[key(email)]
+	if !ok || a == nil {
+		c.send("911", trid)
+		c.closeAfterFlush()
+		return
+	}
+	c.conn.SetReadDeadline(time.Time{})
+	c.acct, c.dialect = a, t.dialect
+	ss := &sbSession{id: newToken(31), last: time.Now()}
+	s.sb.sessions[ss.id] = ss
+	s.sb.opened++
+	s.armIdle(ss)
+	c.sess = ss
+	ss.members = append(ss.members, c)
+	c.send("USR", trid, "OK", a.email, esc(a.name))
+	s.notifyChanged()
+}
+
+func (c *sbConn) ans(trid, email, cookie, session string) {
+	s := c.s
+	if c.acct != nil {
+		c.closeAfterFlush()
+		return
+	}
+	t, ok := s.ticket(cookie, email, session)
+	a := s.accounts[key(email)]
+	ss := s.sb.sessions[session]
+	if !ok || a == nil || ss == nil || ss.ended {
+		c.send("911", trid)
+		c.closeAfterFlush()
+		return
+	}
+	c.conn.SetReadDeadline(time.Time{})
+	c.acct, c.dialect = a, t.dialect
+	n := strconv.Itoa(len(ss.members))
+	for i, m := range ss.members {
+		parts := []string{"IRO", trid, strconv.Itoa(i + 1), n, m.acct.email, esc(m.acct.name)}
+		if c.dialect >= 12 {
+			parts = append(parts, s.sbCaps(m.acct))
+		}
+		c.send(parts...)
+	}
+	c.send("ANS", trid, "OK")
+	for _, m := range ss.members {
+		parts := []string{"JOI", a.email, esc(a.name)}
+		if m.dialect >= 12 {
+			parts = append(parts, s.sbCaps(a))
+		}
+		m.send(parts...)
+	}
+	ss.members = append(ss.members, c)
+	ss.last = time.Now()
+	c.sess = ss
+	s.notifyChanged()
+}
+
+func (c *sbConn) cal(trid, email string) {
+	s := c.s
+	if s.sb.refuseCAL != 0 {
+		c.send(strconv.Itoa(s.sb.refuseCAL), trid)
+		return
+	}
+	if !strings.Contains(email, "@") {
+		c.send("208", trid)
+		return
+	}
+	b := s.accounts[key(email)]
+	var ns *nsConn
+	if b != nil {
+		ns = s.sessions[key(b.email)]
+	}
+	if ns == nil || ns.status == "" || ns.status == "HDN" {
+		c.send("217", trid)
+		return
+	}
+	for _, m := range c.sess.members {
+		if m.acct == b {
+			c.send("215", trid)
+			return
+		}
+	}
+	ss := c.sess
+	c.send("CAL", trid, "RINGING", ss.id)
+	cookie := newToken(20)
+	s.sbTickets[cookie] = sbTicket{passport: b.email, dialect: ns.dialect, expires: time.Now().Add(sbTicketLife), session: ss.id}
+	ns.send("RNG", ss.id, s.sbAddr, "CKI", cookie, c.acct.email, esc(c.acct.name))
+}
+
+func (c *sbConn) msg(trid, ack string, payload []byte) {
+	s := c.s
+	if payload == nil || len(payload) > msnp.SwitchboardMaxMessage {
+		c.closeAfterFlush()
+		return
+	}
+	switch ack {
+	case "U", "N", "A", "D":
+	default:
+		c.closeAfterFlush()
+		return
+	}
+	if ack != "D" {
+		if m, err := msnp.ParseMessage(payload); err == nil && m.ContentType() == msnp.ContentTypeP2P {
+			c.closeAfterFlush()
+			return
+		}
+	}
+	k := key(c.acct.email)
+	if s.sb.dropNext[k] {
+		// The message was read and is lost with the connection.
+		delete(s.sb.dropNext, k)
+		c.drop()
+		return
+	}
+	if s.sb.nakNext[k] {
+		delete(s.sb.nakNext, k)
+		c.send("NAK", trid)
+		return
+	}
+	for _, m := range c.sess.members {
+		if m == c {
+			continue
+		}
+		m.sendPayload(payload, "MSG", c.acct.email, esc(c.acct.name))
+		mk := key(m.acct.email)
+		if len(s.sb.delivered[mk]) < maxReceived {
+			s.sb.delivered[mk] = append(s.sb.delivered[mk], Delivery{From: c.acct.email, Payload: append([]byte(nil), payload...)})
+		}
+	}
+	if ack == "A" || ack == "D" {
+		c.send("ACK", trid)
+	}
+	s.notifyChanged()
+}
+
+// armIdle starts the session's idle timer when an idle timeout is set.
+func (s *Server) armIdle(ss *sbSession) {
+	d := s.sb.idle
+	if d <= 0 || ss.ended {
+		return
+	}
+	if ss.timer != nil {
+		ss.timer.Reset(d)
+		return
+	}
+	ss.timer = time.AfterFunc(d, func() { s.idleFired(ss) })
+}
+
+// idleFired ends a session nobody spoke in for the idle timeout, as real
+// MSN did: every participant is told "BYE email 1" for each of the others
+// and disconnected.
+func (s *Server) idleFired(ss *sbSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ss.ended || s.closed || s.sb.idle <= 0 {
+		return
+	}
+	if left := s.sb.idle - time.Since(ss.last); left > 0 {
+		ss.timer.Reset(left)
+		return
+	}
+	members := append([]*sbConn(nil), ss.members...)
+	s.endSession(ss)
+	for _, m := range members {
+		for _, o := range members {
+			if o != m {
+				m.send("BYE", o.acct.email, "1")
+			}
+		}
+	}
+	for _, m := range members {
+		m.closeAfterFlush()
+	}
+	s.notifyChanged()
+}
+
+// SetSBIdleTimeout makes switchboard sessions end after d without a
+// command from any participant: each participant gets "BYE email 1" for
+// the others and is disconnected. 0 (the default) turns it off.
+func (s *Server) SetSBIdleTimeout(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sb.idle = d
+	for _, ss := range s.sb.sessions {
+		s.armIdle(ss)
+	}
+}
+
+// DropSwitchboards closes the passport's switchboard connections abruptly,
+// like a network failure; the others in those sessions get "BYE email".
+// It returns how many connections it dropped.
+func (s *Server) DropSwitchboards(passport string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.sb.conns {
+		if c.acct != nil && key(c.acct.email) == key(passport) && !c.dead {
+			c.drop()
+			n++
+		}
+	}
+	return n
+}
+
+// DropNextMessage makes the switchboard close the passport's connection
+// right after reading its next MSG, before relaying or acknowledging it.
+func (s *Server) DropNextMessage(passport string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sb.dropNext[key(passport)] = true
+}
+
+// NAKNext makes the switchboard answer the passport's next MSG with NAK
+// (and not relay it), which Escargot itself never does.
+func (s *Server) NAKNext(passport string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sb.nakNext[key(passport)] = true
+}
+
+// RefuseCAL makes every CAL fail with code (e.g. 217, 215, 280); 0
+// restores normal calls.
+func (s *Server) RefuseCAL(code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sb.refuseCAL = code
+}
+
+// Delivered returns the messages the switchboard relayed to the passport,
+// oldest first.
+func (s *Server) Delivered(passport string) []Delivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Delivery(nil), s.sb.delivered[key(passport)]...)
+}
+
+// WaitDelivered waits until at least n messages were relayed to the
+// passport and returns them all.
+func (s *Server) WaitDelivered(ctx context.Context, passport string, n int) ([]Delivery, error) {
+	var out []Delivery
+	err := s.waitFor(ctx, func() bool {
+		d := s.sb.delivered[key(passport)]
+		if len(d) < n {
+			return false
+		}
+		out = append([]Delivery(nil), d...)
+		return true
+	})
+	return out, err
+}
+
+// SBReceived returns the commands the switchboard read from the passport's
+// connections (after USR or ANS named it), oldest first.
+func (s *Server) SBReceived(passport string) []msnp.Command {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]msnp.Command(nil), s.sb.received[key(passport)]...)
+}
+
+// SwitchboardsOpened counts the sessions USR has opened so far.
+func (s *Server) SwitchboardsOpened() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sb.opened
+}
+
+// SBParticipants returns the passports in the passport's switchboard
+// sessions, per session, in join order.
+func (s *Server) SBParticipants(passport string) [][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out [][]string
+	for _, ss := range s.sb.sessions {
+		var names []string
+		in := false
+		for _, m := range ss.members {
+			names = append(names, m.acct.email)
+			in = in || key(m.acct.email) == key(passport)
+		}
+		if in {
+			out = append(out, names)
+		}
+	}
+	return out
+}
+
+// WaitSBSessions waits until the passport is in exactly n switchboard
+// sessions.
+func (s *Server) WaitSBSessions(ctx context.Context, passport string, n int) error {
+	return s.waitFor(ctx, func() bool {
+		count := 0
+		for _, ss := range s.sb.sessions {
+			for _, m := range ss.members {
+				if key(m.acct.email) == key(passport) {
+					count++
+					break
+				}
+			}
+		}
+		return count == n
+	})
+}
+
+// WaitSBParticipants waits until one of the passport's switchboard
+// sessions holds exactly n participants.
+func (s *Server) WaitSBParticipants(ctx context.Context, passport string, n int) error {
+	return s.waitFor(ctx, func() bool {
+		for _, ss := range s.sb.sessions {
+			in := false
+			for _, m := range ss.members {
+				in = in || key(m.acct.email) == key(passport)
+			}
+			if in && len(ss.members) == n {
+				return true
+			}
+		}
+		return false
+	})
+}

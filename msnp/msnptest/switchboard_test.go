@@ -1,0 +1,221 @@
+package msnptest_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/msnbridge/msnbridge/msnp/msnptest"
+)
+
+// until reads lines until one starts with prefix, skipping presence and
+// other notification-server chatter.
+func (c *testClient) until(prefix string) string {
+	c.t.Helper()
+	for i := 0; i < 64; i++ {
+		c.read()
+		if strings.HasPrefix(c.last, prefix) {
+			return c.last
+		}
+	}
+	c.t.Fatalf("%s: no line starting %q", c.name, prefix)
+	return ""
+}
+
+// sbWorld logs alice and bob (contacts, named Alice and Bob) in at ver and
+// sets them online; carol exists but stays offline.
+func sbWorld(t *testing.T, ver int) (*msnptest.Server, *testClient, *testClient) {
+	t.Helper()
+	s := msnptest.NewServer()
+	t.Cleanup(s.Close)
+	s.AddAccount(alice, "pw", "Alice A")
+	s.AddAccount(bob, "pw", "Bob")
+	s.AddAccount(carol, "pw", "")
+	s.AddContact(alice, bob)
+	s.AddContact(alice, carol)
+	a := login(t, s, alice, "pw", ver)
+	b := login(t, s, bob, "pw", ver)
+	for _, c := range []*testClient{a, b} {
+		tr := c.send("CHG", "NLN", "0")
+		c.until("CHG " + tr + " NLN 0")
+	}
+	return s, a, b
+}
+
+// openSB asks for a switchboard over ns and logs in to it.
+func openSB(t *testing.T, s *msnptest.Server, ns *testClient, email string) *testClient {
+	t.Helper()
+	tr := ns.send("XFR", "SB")
+	f := strings.Fields(ns.until("XFR " + tr + " SB "))
+	if len(f) != 6 || f[3] != s.SBAddr() || f[4] != "CKI" {
+		t.Fatalf("XFR reply %q", ns.last)
+	}
+	sb := dialAddr(t, s.SBAddr(), email+"/SB")
+	sb.send("USR", email, f[5])
+	return sb
+}
+
+// ring CALs who from sb and answers on their NS and a new switchboard
+// connection; it returns the invitee's switchboard connection.
+func ring(t *testing.T, s *msnptest.Server, sb, whoNS *testClient, who string) *testClient {
+	t.Helper()
+	tr := sb.send("CAL", who)
+	f := strings.Fields(sb.until("CAL " + tr + " RINGING "))
+	session := f[3]
+	r := strings.Fields(whoNS.until("RNG "))
+	if len(r) != 7 || r[1] != session || r[2] != s.SBAddr() || r[3] != "CKI" {
+		t.Fatalf("RNG %q for session %q", whoNS.last, session)
+	}
+	in := dialAddr(t, s.SBAddr(), who+"/SB")
+	in.send("ANS", who, r[4], session)
+	return in
+}
+
+func TestSwitchboardSession(t *testing.T) {
+	for _, ver := range []int{8, 12} {
+		t.Run("MSNP"+strconv.Itoa(ver), func(t *testing.T) {
+			s, a, b := sbWorld(t, ver)
+			caps := ""
+			if ver >= 12 {
+				caps = " 0"
+			}
+			asb := openSB(t, s, a, alice)
+			asb.expect("USR 1 OK alice@example.com Alice%20A")
+			asb.send("CAL", "nobody")
+			asb.expect("208 2")
+			asb.send("CAL", carol)
+			asb.expect("217 3")
+			asb.send("CAL", "ghost@example.com")
+			asb.expect("217 4")
+
+			bsb := ring(t, s, asb, b, bob)
+			if !strings.HasSuffix(b.last, " alice@example.com Alice%20A") {
+				t.Fatalf("RNG %q does not name the inviter", b.last)
+			}
+			bsb.expect("IRO 1 1 1 alice@example.com Alice%20A" + caps)
+			bsb.expect("ANS 1 OK")
+			asb.expect("JOI bob@example.com Bob" + caps)
+			tr := asb.send("CAL", bob)
+			asb.expect("215 " + tr)
+
+			p := []byte("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\nhi")
+			asb.sendPayload("MSG", p, "U")
+			tr = asb.sendPayload("MSG", p, "A")
+			for i := 0; i < 2; i++ {
+				m := bsb.expect("MSG alice@example.com Alice%20A " + strconv.Itoa(len(p)))
+				if string(m.Payload) != string(p) {
+					t.Fatalf("payload %q", m.Payload)
+				}
+			}
+			asb.expect("ACK " + tr) // and none for the U before it
+			if d := s.Delivered(bob); len(d) != 2 || d[0].From != alice {
+				t.Fatalf("Delivered = %+v", d)
+			}
+
+			s.NAKNext(alice)
+			tr = asb.sendPayload("MSG", p, "A")
+			asb.expect("NAK " + tr)
+
+			bsb.sendLine("OUT")
+			bsb.expectClosed()
+			asb.expect("BYE bob@example.com")
+			// Alone, a message is still ACKed: ACK is not delivery.
+			tr = asb.sendPayload("MSG", p, "A")
+			asb.expect("ACK " + tr)
+			asb.sendPayload("MSG", make([]byte, 1665), "N")
+			asb.expectClosed()
+			if err := s.WaitSBSessions(ctx(t), alice, 0); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestSwitchboardRefusals(t *testing.T) {
+	s, a, b := sbWorld(t, 12)
+	// A wrong cookie, and a cookie used twice.
+	bad := dialAddr(t, s.SBAddr(), "bad")
+	bad.send("USR", alice, "0123456789abcdef0123")
+	bad.expect("911 1")
+	bad.expectClosed()
+	tr := a.send("XFR", "SB")
+	f := strings.Fields(a.until("XFR " + tr + " SB "))
+	first := dialAddr(t, s.SBAddr(), "first")
+	first.send("USR", alice, f[5])
+	first.expectPrefix("USR 1 OK ")
+	again := dialAddr(t, s.SBAddr(), "again")
+	again.send("USR", alice, f[5])
+	again.expect("911 1")
+	// Someone else's cookie.
+	other := dialAddr(t, s.SBAddr(), "other")
+	tr = a.send("XFR", "SB")
+	f = strings.Fields(a.until("XFR " + tr + " SB "))
+	other.send("USR", bob, f[5])
+	other.expect("911 1")
+
+	s.RefuseCAL(280)
+	tr = first.send("CAL", bob)
+	first.expect("280 " + tr)
+	s.RefuseCAL(0)
+	bsb := ring(t, s, first, b, bob)
+	bsb.until("ANS 1 OK")
+	first.until("JOI ")
+
+	// P2P needs ack D; an unknown ack type closes too.
+	p2p := []byte("MIME-Version: 1.0\r\nContent-Type: application/x-msnmsgrp2p\r\nP2P-Dest: bob@example.com\r\n\r\n")
+	first.sendPayload("MSG", p2p, "A")
+	first.expectClosed()
+	bsb.expect("BYE alice@example.com")
+	x := openSB(t, s, a, alice)
+	x.expectPrefix("USR 1 OK")
+	x.sendPayload("MSG", []byte("MIME-Version: 1.0\r\n\r\n"), "Z")
+	x.expectClosed()
+}
+
+func TestSwitchboardFaults(t *testing.T) {
+	s, a, b := sbWorld(t, 12)
+	asb := openSB(t, s, a, alice)
+	asb.expectPrefix("USR 1 OK")
+	bsb := ring(t, s, asb, b, bob)
+	bsb.until("ANS 1 OK")
+	asb.until("JOI ")
+	if got := s.SBParticipants(alice); len(got) != 1 || strings.Join(got[0], ",") != alice+","+bob {
+		t.Fatalf("SBParticipants = %q", got)
+	}
+
+	// The connection dies right after the server read the MSG: nothing
+	// is relayed, the others see the sender leave.
+	s.DropNextMessage(alice)
+	asb.sendPayload("MSG", []byte("MIME-Version: 1.0\r\n\r\nlost"), "A")
+	asb.expectClosed()
+	bsb.expect("BYE alice@example.com")
+	if d := s.Delivered(bob); len(d) != 0 {
+		t.Fatalf("relayed %+v", d)
+	}
+
+	// DropSwitchboards is a network failure.
+	bsb.sendLine("OUT")
+	asb = openSB(t, s, a, alice)
+	asb.expectPrefix("USR 1 OK")
+	bsb = ring(t, s, asb, b, bob)
+	bsb.until("ANS 1 OK")
+	asb.until("JOI ")
+	if n := s.DropSwitchboards(bob); n != 1 {
+		t.Fatalf("dropped %d", n)
+	}
+	asb.expect("BYE bob@example.com")
+
+	// Idle timeout: everyone is told "BYE other 1" and disconnected.
+	bsb = ring(t, s, asb, b, bob)
+	bsb.until("ANS 1 OK")
+	asb.until("JOI ")
+	s.SetSBIdleTimeout(50 * time.Millisecond)
+	asb.expect("BYE bob@example.com 1")
+	asb.expectClosed()
+	bsb.expect("BYE alice@example.com 1")
+	bsb.expectClosed()
+	if n := s.SwitchboardsOpened(); n != 2 {
+		t.Fatalf("SwitchboardsOpened = %d", n)
+	}
+}
