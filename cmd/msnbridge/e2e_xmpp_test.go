@@ -54,10 +54,13 @@ func e2eXMPPConfig(t *testing.T, srv *msnptest.Server, xe xmpptest.Env) *config.
 }
 
 // e2eLogger logs the bridge at debug level to a file that the test prints
-// the end of when it fails.
+// the end of when it fails (MSNBRIDGE_TEST_LOG names a file to keep).
 func e2eLogger(t *testing.T) *config.Logger {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "bridge.log")
+	path := os.Getenv("MSNBRIDGE_TEST_LOG")
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "bridge.log")
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -281,6 +284,22 @@ func TestXMPPEndToEnd(t *testing.T) {
 		user.Expect(t, "bob's message", chatFrom(bobJID, "Hello <from> MSN"))
 	})
 
+	t.Run("styling both ways", func(t *testing.T) {
+		f := msnp.DefaultTextFormat()
+		f.Italic = true
+		if err := bob.Chat("alice@example.com").SendText(ctx, "slanted", f); err != nil {
+			t.Fatal(err)
+		}
+		user.Expect(t, "bob's italic message as XEP-0393 styling", chatFrom(bobJID, "_slanted_"))
+		user.Message(t, bobJID, "*loud*")
+		waitFor(t, "bob receiving a bold message", func() bool {
+			return bob.has(func(ev msnp.Event) bool {
+				m, ok := ev.(msnp.ConversationMessage)
+				return ok && m.Text == "loud" && m.Format.Bold && !m.Format.Italic
+			})
+		})
+	})
+
 	t.Run("XMPP to MSN with a receipt", func(t *testing.T) {
 		id := xmpptest.NewID()
 		user.SendRaw(t, `<message xmlns='jabber:client' type='chat' id='`+id+`' to='`+bobJID+`'><body>Hi Bob &amp; co</body><request xmlns='`+nsReceipts+`'/></message>`)
@@ -335,7 +354,30 @@ func TestXMPPEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("a passport MSN cannot reach", func(t *testing.T) {
+		// The gateway knows nothing of this contact, so the message goes to
+		// MSN, and the failed DeliveryResult comes back as an error.
+		id := xmpptest.NewID()
+		user.SendRaw(t, `<message xmlns='jabber:client' type='chat' id='`+id+`' to='`+mustContactJID(t, gw, "nobody@example.com")+`'><body>hello?</body><request xmlns='`+nsReceipts+`'/></message>`)
+		e := user.ExpectWithin(t, 30*time.Second, "an error for the message to nobody", func(n *xmpptest.Node) bool {
+			return n.Attr("id") == id && n.Is("message", "error")
+		})
+		if e.Condition() != "recipient-unavailable" {
+			t.Errorf("condition %q, want recipient-unavailable", e.Condition())
+		}
+		if n := user.Count(func(n *xmpptest.Node) bool { return n.Child(nsReceipts, "received").Attr("id") == id }); n != 0 {
+			t.Error("a receipt for a message MSN did not deliver")
+		}
+	})
+
 	t.Run("a restart resumes the login and duplicates nothing", func(t *testing.T) {
+		// The user's XMPP status must hold across the restart too.
+		user.SendRaw(t, `<presence xmlns='jabber:client'><show>dnd</show></presence>`)
+		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+		defer scancel()
+		if err := srv.WaitStatus(sctx, "alice@example.com", "BSY"); err != nil {
+			t.Fatalf("alice's MSN status is %s, want BSY", srv.Status("alice@example.com"))
+		}
 		br.stop(t)
 		br = nil
 		user.Expect(t, "bob shown offline as the gateway stops", func(n *xmpptest.Node) bool {
@@ -354,6 +396,9 @@ func TestXMPPEndToEnd(t *testing.T) {
 		user.Expect(t, "bob busy again", func(n *xmpptest.Node) bool {
 			return n.Is("presence", "") && n.From(bobJID) && n.Child("", "show").Text() == "dnd"
 		})
+		if err := srv.WaitStatus(wctx, "alice@example.com", "BSY"); err != nil {
+			t.Errorf("after the restart alice's MSN status is %s, but her XMPP presence is still dnd", srv.Status("alice@example.com"))
+		}
 		waitFor(t, "alice back online for bob", func() bool {
 			c, ok := bob.Contact("alice@example.com")
 			return ok && c.Status != msnp.StatusOffline
@@ -377,6 +422,20 @@ func TestXMPPEndToEnd(t *testing.T) {
 			if n := bob.count(textFrom("alice@example.com", text)); n != 1 {
 				t.Errorf("bob received %q %d times", text, n)
 			}
+		}
+	})
+
+	t.Run("a contact signing out", func(t *testing.T) {
+		bob.Close()
+		user.Expect(t, "bob offline", func(n *xmpptest.Node) bool {
+			return n.Is("presence", "unavailable") && n.From(bobJID)
+		})
+		id := user.Message(t, bobJID, "gone?")
+		e := user.Expect(t, "an error for the message to bob", func(n *xmpptest.Node) bool {
+			return n.Is("message", "error") && n.Attr("id") == id
+		})
+		if e.Condition() != "recipient-unavailable" {
+			t.Errorf("condition %q, want recipient-unavailable", e.Condition())
 		}
 	})
 
