@@ -498,3 +498,75 @@ func mustContactJID(t *testing.T, gw, passport string) string {
 	}
 	return j.String()
 }
+
+// With xmpp.sign_out_when_unavailable the MSN account follows the user's
+// XMPP availability, and the login is kept while signed out, across a
+// restart too.
+func TestXMPPSignOutWhenUnavailable(t *testing.T) {
+	xe := xmpptest.EnvFromOS(t)
+	srv := msnptest.NewServer()
+	defer srv.Close()
+	srv.SetVersions(12)
+	srv.AddAccount("dave@example.com", "pw-dave", "Dave")
+	srv.AddAccount("erin@example.com", "pw-erin", "Erin")
+	srv.AddContact("dave@example.com", "erin@example.com")
+
+	cfg := e2eXMPPConfig(t, srv, xe)
+	cfg.XMPP.SignOutWhenUnavailable = true
+	log := e2eLogger(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	gw := xe.JID
+	user := xe.Dial(t, "dave"+xmpptest.NewID()[:8])
+	br := startXMPPBridge(t, cfg, log, user)
+	defer func() {
+		if br != nil {
+			br.stop(t)
+		}
+	}()
+	wait := func(what string, f func(context.Context, string) error) {
+		t.Helper()
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer wcancel()
+		if err := f(wctx, "dave@example.com"); err != nil {
+			t.Fatalf("dave is not %s on MSN", what)
+		}
+	}
+	registered := func() bool {
+		t.Helper()
+		r := user.IQ(t, "get", gw, `<query xmlns='`+nsRegister+`'/>`)
+		return r.Child(nsRegister, "query").Child("", "registered") != nil
+	}
+
+	r := user.IQ(t, "set", gw, `<query xmlns='`+nsRegister+`'><username>dave@example.com</username><password>pw-dave</password></query>`)
+	if r.Attr("type") != "result" {
+		t.Fatalf("registration refused: %s", r.Condition())
+	}
+	user.Expect(t, "the gateway asking for the user's presence", func(n *xmpptest.Node) bool {
+		return n.Is("presence", "subscribe") && n.From(gw)
+	})
+	user.Presence(t, "subscribed", gw)
+	user.Presence(t, "subscribe", gw)
+	wait("online", srv.WaitOnline)
+
+	user.Presence(t, "unavailable", "")
+	wait("signed out", srv.WaitOffline)
+	if !registered() {
+		t.Fatal("signing out for unavailability forgot the registration")
+	}
+	user.Presence(t, "", "")
+	wait("back online", srv.WaitOnline)
+
+	user.Presence(t, "unavailable", "")
+	wait("signed out", srv.WaitOffline)
+	br.stop(t)
+	br = startXMPPBridge(t, cfg, log, user)
+	if !registered() {
+		t.Fatal("after a restart the signed-out login is not registered any more")
+	}
+	if srv.Online("dave@example.com") {
+		t.Error("a restart signed in a user who is unavailable on XMPP")
+	}
+	user.Presence(t, "", "")
+	wait("online after the restart", srv.WaitOnline)
+}
