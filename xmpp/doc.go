@@ -25,6 +25,8 @@
 //   - Presence events for every contact after login, ContactChange for list
 //     changes, and DeliveryResult for every SendMessage (the FrontendID it
 //     carries is the gateway's own, unique per message).
+//   - Deliver's errors are ErrNotConnected (retry later, in order) or wrap
+//     bridge.ErrUndeliverable (the event can never be shown: drop it).
 //   - With config.XMPP.SignOutWhenUnavailable, SetStatus(StatusOffline)
 //     means "sign out but keep the login", and Relogin signs back in.
 //

@@ -152,7 +152,7 @@ func (f *fakeCore) Portal(_ context.Context, _ bridge.UserID, id bridge.PortalID
 	defer f.mu.Unlock()
 	p, ok := f.portalByID[id]
 	if !ok {
-		return p, errors.New("no such portal")
+		return p, bridge.ErrNoSuchPortal
 	}
 	return p, nil
 }
@@ -416,6 +416,22 @@ func TestGatewayWithProsody(t *testing.T) {
 		})
 	})
 
+	t.Run("undeliverable events are said to be", func(t *testing.T) {
+		for _, ev := range []bridge.Event{
+			bridge.ContactChange{Kind: bridge.ContactAdded, Contact: bridge.Contact{Passport: "bad\x01@x.org"}},
+			bridge.Presence{Contact: bridge.Contact{Passport: ""}},
+			bridge.Message{Portal: "no-such-portal", FromSelf: true, Text: bridge.Text{Body: "lost"}},
+			bridge.Nudge{Portal: "no-such-portal", Sender: "bad\x7f@x.org"},
+		} {
+			if _, err := g.Deliver(ctx, user, ev); !errors.Is(err, bridge.ErrUndeliverable) {
+				t.Errorf("Deliver(%T) = %v, want an error wrapping bridge.ErrUndeliverable", ev, err)
+			}
+		}
+		if _, err := g.Deliver(ctx, bridge.UserID{Frontend: "matrix", ID: "@a:b"}, bridge.Notice{Text: "x"}); !errors.Is(err, bridge.ErrUndeliverable) {
+			t.Errorf("Deliver to a Matrix user = %v, want ErrUndeliverable", err)
+		}
+	})
+
 	t.Run("offline contact", func(t *testing.T) {
 		carol := bridge.Contact{Passport: "carol@x.org", OnContactList: true, Status: bridge.StatusOffline}
 		if _, err := g.Deliver(ctx, user, bridge.Presence{Contact: carol}); err != nil {
@@ -606,8 +622,9 @@ func TestGatewayWithProsody(t *testing.T) {
 		alice.Expect(t, "carol offline as the gateway stops", func(n *xmpptest.Node) bool {
 			return n.Name.Local == "presence" && n.Attr("type") == "unavailable" && n.From(carolJID)
 		})
-		if _, err := g.Deliver(context.Background(), user, bridge.Presence{Contact: carol}); !errors.Is(err, ErrNotConnected) {
-			t.Errorf("Deliver after Run ended: %v, want ErrNotConnected", err)
+		_, err := g.Deliver(context.Background(), user, bridge.Presence{Contact: carol})
+		if !errors.Is(err, ErrNotConnected) || errors.Is(err, bridge.ErrUndeliverable) {
+			t.Errorf("Deliver after Run ended: %v, want ErrNotConnected (retried, not dropped)", err)
 		}
 	})
 }
