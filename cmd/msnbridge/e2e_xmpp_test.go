@@ -300,6 +300,28 @@ func TestXMPPEndToEnd(t *testing.T) {
 		})
 	})
 
+	t.Run("unicode and long messages", func(t *testing.T) {
+		const hello = "héllo wörld 👋 — 日本語"
+		if err := bob.Chat("alice@example.com").SendText(ctx, hello, msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		user.Expect(t, "bob's unicode message", chatFrom(bobJID, hello))
+		user.Message(t, bobJID, hello+" back")
+		waitFor(t, "bob receiving the unicode reply", func() bool { return bob.has(textFrom("alice@example.com", hello+" back")) })
+
+		// Longer than one MSN message: msnp splits it, and nothing is lost.
+		before := len(bob.messages())
+		long := strings.Repeat("0123456789abcdef ", 300) + "end"
+		id := xmpptest.NewID()
+		user.SendRaw(t, `<message xmlns='jabber:client' type='chat' id='`+id+`' to='`+bobJID+`'><body>`+long+`</body><request xmlns='`+nsReceipts+`'/></message>`)
+		user.ExpectWithin(t, 30*time.Second, "a receipt for the long message", func(n *xmpptest.Node) bool {
+			return n.Child(nsReceipts, "received").Attr("id") == id
+		})
+		waitFor(t, "bob receiving all of the long message", func() bool {
+			return strings.Join(bob.messages()[before:], "") == long
+		})
+	})
+
 	t.Run("XMPP to MSN with a receipt", func(t *testing.T) {
 		id := xmpptest.NewID()
 		user.SendRaw(t, `<message xmlns='jabber:client' type='chat' id='`+id+`' to='`+bobJID+`'><body>Hi Bob &amp; co</body><request xmlns='`+nsReceipts+`'/></message>`)
@@ -423,6 +445,37 @@ func TestXMPPEndToEnd(t *testing.T) {
 				t.Errorf("bob received %q %d times", text, n)
 			}
 		}
+	})
+
+	t.Run("a group conversation arrives marked as one", func(t *testing.T) {
+		carol := newMSNPeer(t, srv, "carol@example.com", "pw-carol@example.com")
+		user.Expect(t, "carol online", func(n *xmpptest.Node) bool {
+			return n.Is("presence", "") && n.From(carolJID)
+		})
+		if err := bob.Chat("alice@example.com").Invite(ctx, "carol@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		var info msnp.ConversationInfo
+		waitFor(t, "bob's group conversation", func() bool {
+			return bob.has(func(ev msnp.Event) bool {
+				j, ok := ev.(msnp.ConversationJoined)
+				if ok && j.Conversation.Group && len(j.Conversation.Participants) >= 2 {
+					info = j.Conversation
+					return true
+				}
+				return false
+			})
+		})
+		if err := bob.Group(info.ID, info.Participants).SendText(ctx, "hi group", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		m := user.Expect(t, "bob's group message", func(n *xmpptest.Node) bool {
+			return n.Is("message", "chat") && n.From(bobJID) && strings.HasSuffix(n.Body(), "hi group")
+		})
+		if want := "[group chat with bob@example.com, carol@example.com] hi group"; m.Body() != want {
+			t.Errorf("group message body %q, want %q", m.Body(), want)
+		}
+		waitFor(t, "carol receiving bob's group message", func() bool { return carol.has(textFrom("bob@example.com", "hi group")) })
 	})
 
 	t.Run("a contact signing out", func(t *testing.T) {
