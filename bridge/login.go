@@ -258,6 +258,14 @@ func (l *login) storeContact(c msnp.Contact) {
 // not announced again.
 func (l *login) setState(ctx context.Context, s LoginState, msg, lastErr string) {
 	l.mu.Lock()
+	if l.state == LoginLoggedOut && s != LoginLoggedOut {
+		// Signed out on purpose: this login is finished (Relogin makes a
+		// new one). A late event of its session, such as the end of a
+		// sign-in that was under way, must not store it as connected, or
+		// the next start would sign the account back in.
+		l.mu.Unlock()
+		return
+	}
 	changed := l.state != s
 	l.state = s
 	l.mu.Unlock()

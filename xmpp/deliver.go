@@ -227,6 +227,12 @@ func (g *Gateway) deliverLoginState(user bridge.UserID, s bridge.LoginStateChang
 		if err := g.send(g.gatewayPresence(user)); err != nil {
 			return err
 		}
+		// Ask for the user's presence: after a restart of the bridge the
+		// gateway knows none of their resources, and the new MSN session
+		// must take the status they have on XMPP, not "online".
+		if err := g.send(outPresence{Type: "probe", From: g.domain.String(), To: user.ID}); err != nil {
+			return err
+		}
 		return g.syncRoster(user)
 	case bridge.LoginConnecting:
 		return nil

@@ -93,15 +93,17 @@ func startXMPPBridge(t *testing.T, cfg *config.Config, log *config.Logger, probe
 	go func() { r.done <- run(ctx, cfg, log) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		reply := probe.IQ(t, "get", cfg.XMPP.JID, `<query xmlns='`+nsDiscoInfo+`'/>`)
+		reply := probe.IQWithin(t, 2*time.Second, "get", cfg.XMPP.JID, `<query xmlns='`+nsDiscoInfo+`'/>`)
 		if reply.Attr("type") == "result" {
 			return r
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the gateway never answered discovery: %s", reply.Condition())
+			r.cancel()
+			t.Fatalf("the gateway never answered discovery (last reply: %q)", reply.Condition())
 		}
 		// Nothing to wait on from outside: the component has connected
-		// when Prosody routes to it, so ask again shortly.
+		// when Prosody routes to it, so ask again shortly. (An IQ routed
+		// to the previous run's closing connection gets no reply at all.)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
@@ -613,6 +615,7 @@ func TestXMPPSignOutWhenUnavailable(t *testing.T) {
 	user.Presence(t, "unavailable", "")
 	wait("signed out", srv.WaitOffline)
 	br.stop(t)
+	br = nil
 	br = startXMPPBridge(t, cfg, log, user)
 	if !registered() {
 		t.Fatal("after a restart the signed-out login is not registered any more")
