@@ -220,6 +220,20 @@ func (l *login) handle(client *msnp.Client, ev msnp.Event) {
 			return
 		}
 		contact := contactFromMSN(c)
+		// The client's contact is its latest state, which may already hold
+		// changes whose events come later; each event reports its own
+		// change, so that none is skipped or shown twice.
+		switch e := ev.(type) {
+		case msnp.ContactPresence:
+			contact.Status = statusFromMSN(e.Status)
+			if e.FriendlyName != "" {
+				contact.FriendlyName = cleanText(e.FriendlyName, 387)
+			}
+		case msnp.ContactOffline:
+			contact.Status = StatusOffline
+		case msnp.PersonalMessage:
+			contact.PersonalMessage = cleanText(e.Text, 512)
+		}
 		l.storeContact(c)
 		l.b.emit(l.user, Presence{Contact: contact})
 	case msnp.AddedBy:
