@@ -43,6 +43,12 @@ type Options struct {
 	DeliveryRetry time.Duration
 	// KeepaliveInterval overrides msnp's PNG interval (tests).
 	KeepaliveInterval time.Duration
+	// LoginRate and LoginBurst limit each user's logins and relogins
+	// (default one per 20 s, bursts of 3); ActionRate and ActionBurst
+	// limit contact-list and profile changes (default one per 2 s, bursts
+	// of 10). Negative disables the limit.
+	LoginRate, ActionRate   time.Duration
+	LoginBurst, ActionBurst int
 }
 
 // Bridge is the puppeting core. It implements Core for the frontends.
@@ -53,14 +59,16 @@ type Bridge struct {
 	perms     *Permissions
 	msnConfig msnp.Config
 
-	mu        sync.Mutex
-	frontends map[string]Frontend
-	logins    map[UserID]*login
-	outboxes  map[UserID]*outbox
-	senders   senders
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	mu          sync.Mutex
+	frontends   map[string]Frontend
+	logins      map[UserID]*login
+	outboxes    map[UserID]*outbox
+	senders     senders
+	loginLimit  *limiter // Login and Relogin
+	actionLimit *limiter // contact and profile changes
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 var _ Core = (*Bridge)(nil)
@@ -91,8 +99,19 @@ func New(opts Options) (*Bridge, error) {
 	if opts.DeliveryRetry <= 0 {
 		opts.DeliveryRetry = time.Second
 	}
+	def := func(d *time.Duration, v time.Duration, n *int, burst int) {
+		if *d == 0 {
+			*d = v
+		}
+		if *n <= 0 {
+			*n = burst
+		}
+	}
+	def(&opts.LoginRate, 20*time.Second, &opts.LoginBurst, 3)
+	def(&opts.ActionRate, 2*time.Second, &opts.ActionBurst, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Bridge{
+		loginLimit: newLimiter(opts.LoginRate, opts.LoginBurst), actionLimit: newLimiter(opts.ActionRate, opts.ActionBurst),
 		opts: opts, log: opts.Log, store: opts.Store, perms: perms, msnConfig: mc,
 		frontends: map[string]Frontend{}, logins: map[UserID]*login{}, outboxes: map[UserID]*outbox{},
 		ctx: ctx, cancel: cancel,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,6 +101,8 @@ type env struct {
 	user  bridge.UserID
 	dbURI string
 	key   string
+	// queueLimit bounds the store's event queue per user (0: default).
+	queueLimit int
 }
 
 func newEnv(t *testing.T) *env {
@@ -122,7 +125,11 @@ func (e *env) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), "sqlite3", e.dbURI, zerolog.Nop(), store.WithSealer(sealer))
+	opts := []store.Option{store.WithSealer(sealer)}
+	if e.queueLimit > 0 {
+		opts = append(opts, store.WithQueueLimit(e.queueLimit))
+	}
+	st, err := store.Open(context.Background(), "sqlite3", e.dbURI, zerolog.Nop(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,5 +491,54 @@ func TestOfflineKeepsTheLoginAcrossRestarts(t *testing.T) {
 	}
 	if err := e.srv.WaitStatus(wctx, "alice@example.com", "AWY"); err != nil {
 		t.Fatalf("status %s after coming back, want AWY", e.srv.Status("alice@example.com"))
+	}
+}
+
+func TestLoginsAreRateLimited(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var err error
+	for i := 0; i < 10 && err == nil; i++ {
+		err = e.b.Login(ctx, e.user, "alice@example.com", "alicepw")
+	}
+	if !errors.Is(err, bridge.ErrRateLimited) {
+		t.Fatalf("ten logins in a row: %v, want ErrRateLimited", err)
+	}
+	// Another user is not held back by the first.
+	if err := e.b.Login(ctx, bridge.UserID{Frontend: "matrix", ID: "@bob:example.org"}, "bob@example.com", "bobpw"); err != nil {
+		t.Fatalf("another user's login: %v", err)
+	}
+}
+
+func TestQueueOverflowIsReported(t *testing.T) {
+	e := newEnv(t)
+	e.stop()
+	e.queueLimit = 3
+	e.start(t)
+	e.login(t)
+	ctx := context.Background()
+	bob := e.bob(t, nil)
+	e.fe.setDown(true)
+	for _, s := range []msnp.Status{msnp.StatusBusy, msnp.StatusAway, msnp.StatusOnThePhone, msnp.StatusBeRightBack, msnp.StatusOutToLunch} {
+		if err := bob.SetStatus(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := e.srv.WaitStatus(wctx, "bob@example.com", string(s)); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	eventually(t, "a full queue", func() bool {
+		n, _ := e.st.Queue.Len(ctx, store.UserID{Frontend: "matrix", ID: "@alice:example.org"})
+		return n == 3
+	})
+	e.fe.setDown(false)
+	n := e.fe.waitFor(t, "the overflow notice", func(ev bridge.Event) bool {
+		n, ok := ev.(bridge.Notice)
+		return ok && strings.Contains(n.Text, "lost")
+	}).(bridge.Notice)
+	if !strings.Contains(n.Text, "2 events") {
+		t.Errorf("notice %q does not count the 2 lost events", n.Text)
 	}
 }

@@ -38,6 +38,9 @@ func (b *Bridge) Login(ctx context.Context, user UserID, passport, password stri
 	if err := b.permitted(user); err != nil {
 		return err
 	}
+	if !b.loginLimit.allow(user.String()) {
+		return ErrRateLimited
+	}
 	passport, err := normalizePassport(passport)
 	if err != nil {
 		return err
@@ -90,6 +93,9 @@ func (b *Bridge) Logout(ctx context.Context, user UserID) error {
 func (b *Bridge) Relogin(ctx context.Context, user UserID) error {
 	if err := b.permitted(user); err != nil {
 		return err
+	}
+	if !b.loginLimit.allow(user.String()) {
+		return ErrRateLimited
 	}
 	l := b.loginOf(user)
 	if l == nil {
@@ -187,6 +193,9 @@ func (b *Bridge) contactOp(ctx context.Context, user UserID, passport string, ki
 	if err != nil {
 		return err
 	}
+	if !b.actionLimit.allow(user.String()) {
+		return ErrRateLimited
+	}
 	return b.withClient(ctx, user, func(l *login, c *msnp.Client) error {
 		if err := op(c, ctx, passport); err != nil {
 			return explainMSNError(err)
@@ -261,6 +270,9 @@ func (b *Bridge) SetStatus(ctx context.Context, user UserID, status Status) erro
 
 // SetPersonalMessage implements Core.
 func (b *Bridge) SetPersonalMessage(ctx context.Context, user UserID, text string) error {
+	if !b.actionLimit.allow(user.String()) {
+		return ErrRateLimited
+	}
 	return b.withClient(ctx, user, func(l *login, c *msnp.Client) error {
 		return explainMSNError(c.SetPersonalMessage(ctx, cleanText(text, 256)))
 	})
@@ -271,6 +283,9 @@ func (b *Bridge) SetFriendlyName(ctx context.Context, user UserID, name string) 
 	name = cleanText(name, 387)
 	if name == "" {
 		return errors.New("the name is empty")
+	}
+	if !b.actionLimit.allow(user.String()) {
+		return ErrRateLimited
 	}
 	return b.withClient(ctx, user, func(l *login, c *msnp.Client) error {
 		return explainMSNError(c.SetFriendlyName(ctx, name))

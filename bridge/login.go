@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,8 @@ type login struct {
 	cancel     context.CancelFunc
 	done       chan struct{}
 	connected  chan struct{} // closed while connected; replaced on disconnect
+	// seen is each contact as the events so far describe it.
+	seen map[string]Contact
 }
 
 func (b *Bridge) newLogin(user UserID, rec store.Login) *login {
@@ -149,6 +152,7 @@ func (l *login) session(ctx context.Context) (msnp.DisconnectReason, error) {
 	}
 	l.mu.Lock()
 	l.client = client
+	l.seen = nil // the server sends everyone's presence again
 	l.mu.Unlock()
 	defer func() {
 		l.mu.Lock()
@@ -206,35 +210,13 @@ func (l *login) handle(client *msnp.Client, ev msnp.Event) {
 		l.mu.Unlock()
 		l.setState(context.Background(), LoginConnected, fmt.Sprintf("Connected to MSN as %s (%s).", l.passport, client.Protocol()), "")
 	case msnp.ContactPresence, msnp.ContactOffline, msnp.PersonalMessage:
-		passport := ""
-		switch e := ev.(type) {
-		case msnp.ContactPresence:
-			passport = e.Passport
-		case msnp.ContactOffline:
-			passport = e.Passport
-		case msnp.PersonalMessage:
-			passport = e.Passport
-		}
-		c, ok := client.Contact(passport)
+		// Build the contact from the events in their order: the client's
+		// own table already holds later changes by the time this runs.
+		contact, ok := l.applyPresence(client, ev)
 		if !ok {
 			return
 		}
-		contact := contactFromMSN(c)
-		// The client's contact is its latest state, which may already hold
-		// changes whose events come later; each event reports its own
-		// change, so that none is skipped or shown twice.
-		switch e := ev.(type) {
-		case msnp.ContactPresence:
-			contact.Status = statusFromMSN(e.Status)
-			if e.FriendlyName != "" {
-				contact.FriendlyName = cleanText(e.FriendlyName, 387)
-			}
-		case msnp.ContactOffline:
-			contact.Status = StatusOffline
-		case msnp.PersonalMessage:
-			contact.PersonalMessage = cleanText(e.Text, 512)
-		}
-		l.storeContact(c)
+		l.storeSeen(contact)
 		l.b.emit(l.user, Presence{Contact: contact})
 	case msnp.AddedBy:
 		c, _ := client.Contact(e.Passport)
@@ -252,6 +234,62 @@ func (l *login) handle(client *msnp.Client, ev msnp.Event) {
 		}
 	default:
 		l.handleChat(client, ev)
+	}
+}
+
+// applyPresence folds a presence event into l.seen and returns the contact.
+func (l *login) applyPresence(client *msnp.Client, ev msnp.Event) (Contact, bool) {
+	var passport string
+	switch e := ev.(type) {
+	case msnp.ContactPresence:
+		passport = e.Passport
+	case msnp.ContactOffline:
+		passport = e.Passport
+	case msnp.PersonalMessage:
+		passport = e.Passport
+	}
+	passport = strings.ToLower(passport)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[string]Contact{}
+	}
+	c, ok := l.seen[passport]
+	if !ok {
+		mc, known := client.Contact(passport)
+		if !known {
+			return Contact{}, false
+		}
+		c = contactFromMSN(mc)
+		c.Status = StatusOffline
+		c.PersonalMessage = ""
+	}
+	switch e := ev.(type) {
+	case msnp.ContactPresence:
+		c.Status = statusFromMSN(e.Status)
+		if name := cleanText(e.FriendlyName, 387); name != "" {
+			c.FriendlyName = name
+		}
+	case msnp.ContactOffline:
+		c.Status = StatusOffline
+	case msnp.PersonalMessage:
+		c.PersonalMessage = cleanText(e.Text, 512)
+	}
+	l.seen[passport] = c
+	return c, true
+}
+
+// storeSeen records a contact's presence.
+func (l *login) storeSeen(c Contact) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	row, err := l.b.store.Contacts.Get(ctx, l.id, c.Passport)
+	if err != nil {
+		return
+	}
+	row.FriendlyName, row.PersonalMessage, row.Status = c.FriendlyName, c.PersonalMessage, string(c.Status)
+	if err := l.b.store.Contacts.Upsert(ctx, row); err != nil {
+		l.log.Warn().Err(err).Msg("could not store a contact")
 	}
 }
 

@@ -272,9 +272,15 @@ func (f *Frontend) deliverMessage(ctx context.Context, user bridge.UserID, m bri
 	if err != nil {
 		return "", err
 	}
-	ts := m.Time.UnixMilli()
+	send := mautrix.ReqSendEvent{Timestamp: m.Time.UnixMilli()}
 	if m.Time.IsZero() {
-		ts = time.Now().UnixMilli()
+		send.Timestamp = time.Now().UnixMilli()
+	}
+	if m.MSNID != "" {
+		// The core may deliver a message again after a crash between the
+		// send and its bookkeeping; the same transaction ID makes the
+		// homeserver answer with the first event instead of a duplicate.
+		send.TransactionID = "msn-" + m.MSNID
 	}
 	if m.FromSelf {
 		// Without double puppeting the user's own messages from another
@@ -287,7 +293,7 @@ func (f *Frontend) deliverMessage(ctx context.Context, user bridge.UserID, m bri
 		if err := bot.EnsureJoined(ctx, room); err != nil {
 			return "", err
 		}
-		resp, err := bot.SendMassagedMessageEvent(ctx, room, event.EventMessage, content, ts)
+		resp, err := bot.SendMessageEvent(ctx, room, event.EventMessage, content, send)
 		if err != nil {
 			return "", err
 		}
@@ -304,7 +310,7 @@ func (f *Frontend) deliverMessage(ctx context.Context, user bridge.UserID, m bri
 	if err := ghost.EnsureJoined(ctx, room); err != nil {
 		return "", err
 	}
-	resp, err := ghost.SendMassagedMessageEvent(ctx, room, event.EventMessage, messageContent(m.Text), ts)
+	resp, err := ghost.SendMessageEvent(ctx, room, event.EventMessage, messageContent(m.Text), send)
 	if err != nil {
 		return "", err
 	}

@@ -15,8 +15,6 @@ import (
 // POST. SOAPClient is the one place that builds envelopes, sends them and
 // turns faults into errors, so each service file only declares its types.
 
-const soapEnvelopeNS = "http://schemas.xmlsoap.org/soap/envelope/"
-
 // DefaultSOAPMaxBody bounds a SOAP response body. Escargot's largest
 // replies (a full address book) are tens of kilobytes; 8 MiB leaves room
 // for big lists without letting a broken server exhaust memory.

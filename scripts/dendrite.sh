@@ -64,8 +64,9 @@ global:
   key_validity_period: 168h0m0s
   disable_federation: true
   presence:
-    enable_inbound: false
-    enable_outbound: false
+    # Ghosts' presence reaches local users; there is no federation here.
+    enable_inbound: true
+    enable_outbound: true
   report_stats:
     enabled: false
   jetstream:

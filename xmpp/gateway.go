@@ -218,15 +218,6 @@ func (g *Gateway) WaitConnected(ctx context.Context) error {
 	}
 }
 
-// dropConnection closes the current connection, as a network failure would.
-func (g *Gateway) dropConnection() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.conn != nil {
-		g.conn.Close()
-	}
-}
-
 // afterConnect asks known users for their presence again: while the
 // component was away the server dropped what it would have routed to it.
 func (g *Gateway) afterConnect() {

@@ -261,6 +261,25 @@ func TestMatrixEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("presence and typing from MSN", func(t *testing.T) {
+		if err := bob.SetPersonalMessage(ctx, "fixing <things>"); err != nil {
+			t.Fatal(err)
+		}
+		if err := bob.SetStatus(ctx, msnp.StatusBusy); err != nil {
+			t.Fatal(err)
+		}
+		matrixtest.Eventually(t, "bob's ghost busy with his personal message", 20*time.Second, func() bool {
+			p, ok := user.Presence(bobGhost)
+			return ok && p.Presence == event.PresenceUnavailable && p.StatusMessage == "Busy — fixing <things>"
+		})
+		if err := bob.Chat("alice@example.com").SendTyping(ctx); err != nil {
+			t.Fatal(err)
+		}
+		matrixtest.Eventually(t, "bob's ghost typing in the portal", 20*time.Second, func() bool {
+			return user.SawTyping(portal, bobGhost)
+		})
+	})
+
 	t.Run("Matrix to MSN", func(t *testing.T) {
 		if _, err := user.SendText(ctx, portal, "Hi Bob, from Matrix"); err != nil {
 			t.Fatal(err)
@@ -361,7 +380,9 @@ func TestMatrixEndToEnd(t *testing.T) {
 					continue
 				}
 				for _, e := range user.Invites(r) {
-					if e.Type == event.StateMember && (e.Sender == carolGhost || e.Sender == bobGhost) {
+					// Group rooms are created by the bot, which then
+					// brings the ghosts in.
+					if e.Type == event.StateMember && e.Sender == bot {
 						group = r
 						return true
 					}

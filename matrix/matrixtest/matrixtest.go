@@ -25,6 +25,8 @@ type User struct {
 	mu       sync.Mutex
 	timeline []*event.Event
 	invites  map[id.RoomID][]*event.Event
+	presence map[id.UserID]event.PresenceEventContent
+	typing   map[id.RoomID][]id.UserID // everyone ever seen typing, per room
 }
 
 // Register creates the user name on the homeserver with its shared
@@ -44,7 +46,8 @@ func Register(t testing.TB, ctx context.Context, hsURL, secret, name string) *Us
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &User{Client: cli, invites: map[id.RoomID][]*event.Event{}}
+	u := &User{Client: cli, invites: map[id.RoomID][]*event.Event{},
+		presence: map[id.UserID]event.PresenceEventContent{}, typing: map[id.RoomID][]id.UserID{}}
 	go u.syncLoop(ctx)
 	return u
 }
@@ -68,6 +71,21 @@ func (u *User) syncLoop(ctx context.Context) {
 				evt.RoomID = room
 				_ = evt.Content.ParseRaw(evt.Type)
 				u.timeline = append(u.timeline, evt)
+			}
+			for _, evt := range joined.Ephemeral.Events {
+				if evt.Type != event.EphemeralEventTyping {
+					continue
+				}
+				_ = evt.Content.ParseRaw(evt.Type)
+				if tc, ok := evt.Content.Parsed.(*event.TypingEventContent); ok {
+					u.typing[room] = append(u.typing[room], tc.UserIDs...)
+				}
+			}
+		}
+		for _, evt := range resp.Presence.Events {
+			_ = evt.Content.ParseRaw(evt.Type)
+			if pc, ok := evt.Content.Parsed.(*event.PresenceEventContent); ok {
+				u.presence[evt.Sender] = *pc
 			}
 		}
 		for room, invited := range resp.Rooms.Invite {
@@ -115,6 +133,26 @@ func (u *User) WaitFor(t testing.TB, what string, pred func(*event.Event) bool) 
 		return found != nil
 	})
 	return found
+}
+
+// Presence returns the last presence the user saw for who.
+func (u *User) Presence(who id.UserID) (event.PresenceEventContent, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	p, ok := u.presence[who]
+	return p, ok
+}
+
+// SawTyping reports whether who was ever seen typing in room.
+func (u *User) SawTyping(room id.RoomID, who id.UserID) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, x := range u.typing[room] {
+		if x == who {
+			return true
+		}
+	}
+	return false
 }
 
 // Invites returns the stripped state events of the invite to room.

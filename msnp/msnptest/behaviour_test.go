@@ -51,7 +51,7 @@ func TestStateErrors(t *testing.T) {
 	// Unknown commands get no reply, as on Escargot; the next reply
 	// proves the connection is still in step.
 	a.sendLine("ZZZ 99 what")
-	tr = a.send("PNG")
+	a.send("PNG")
 	a.expect("QNG 60")
 
 	b := login(t, s, bob, pwd, 8)
