@@ -122,6 +122,13 @@ type convState struct {
 // first send and reused while it lives; messages are sent one at a time,
 // in the order the sends were made, by a goroutine that lives only while
 // messages wait.
+//
+// Received events keep their order within a switchboard. Across
+// switchboards (a contact's old one dying and a new one answered) each
+// connection is read on its own goroutine, so a message still unread in
+// the old one can, rarely, surface after one from the new: invitations
+// from one contact are answered in order to keep that window small, but
+// the protocol offers nothing to close it.
 type Conversation struct {
 	c     *Client
 	id    string
@@ -314,7 +321,13 @@ func (cv *Conversation) Invite(ctx context.Context, passport string) error {
 		cv.members = append(cv.members, p)
 	}
 	c.conv.mu.Unlock()
-	return target.enqueue(ctx, []*sendOp{{invite: p}})
+	err := target.enqueue(ctx, []*sendOp{{invite: p}})
+	if err != nil && target != cv {
+		// The group was only for this invitation: do not leave it half
+		// made, with the contact in it and the invitee not.
+		target.Leave()
+	}
+	return err
 }
 
 // Leave closes the conversation's switchboards (OUT) and fails its waiting
@@ -434,6 +447,9 @@ func (cv *Conversation) run() {
 		if len(cv.queue) == 0 {
 			cv.running = false
 			cv.current = nil
+			if cv.sb != nil {
+				cv.sb.closeIfAloneLocked()
+			}
 			c.conv.mu.Unlock()
 			return
 		}
@@ -607,8 +623,8 @@ func (cv *Conversation) callMembers(ctx context.Context, s *sbSession) error {
 		case s.hasLocked(p):
 			present++
 		case !cv.group || !s.called[p]:
-			// A group member who was called here and left is not called
-			// back: leaving a group is their choice.
+			// A group member already ringing is not rung twice. (One who
+			// left is no member any more.)
 			call = append(call, p)
 		}
 	}
@@ -620,11 +636,11 @@ func (cv *Conversation) callMembers(ctx context.Context, s *sbSession) error {
 	var rang []string
 	for _, p := range call {
 		_, err := s.sb.Call(ctx, p)
-		c.conv.mu.Lock()
-		s.called[p] = true
-		c.conv.mu.Unlock()
 		switch {
 		case err == nil, CodeOf(err) == ErrAlreadyOnList:
+			c.conv.mu.Lock()
+			s.called[p] = true
+			c.conv.mu.Unlock()
 			rang = append(rang, p)
 		case errors.Is(err, ErrSwitchboardClosed) || ctx.Err() != nil:
 			cv.drop(s)
@@ -681,16 +697,22 @@ func (cv *Conversation) callMembers(ctx context.Context, s *sbSession) error {
 func (cv *Conversation) invite(ctx context.Context, s *sbSession, p string) error {
 	c := cv.c
 	c.conv.mu.Lock()
-	in := s.hasLocked(p)
+	in, called := s.hasLocked(p), s.called[p]
 	c.conv.mu.Unlock()
 	if in {
 		return nil
 	}
+	if called {
+		// Rung already (by ensure, or an earlier attempt) and not yet
+		// there: ringing again would invite them twice.
+		return s.wait(ctx, func() bool { return s.hasLocked(p) })
+	}
 	_, err := s.sb.Call(ctx, p)
-	c.conv.mu.Lock()
-	s.called[p] = true
-	c.conv.mu.Unlock()
-	if err != nil && CodeOf(err) != ErrAlreadyOnList {
+	if err == nil || CodeOf(err) == ErrAlreadyOnList {
+		c.conv.mu.Lock()
+		s.called[p] = true
+		c.conv.mu.Unlock()
+	} else {
 		if errors.Is(err, ErrSwitchboardClosed) {
 			cv.drop(s)
 			return err
@@ -835,16 +857,18 @@ func (s *sbSession) applyLocked(ev SwitchboardEvent) {
 			}
 		}
 	case SBLeft:
-		if !e.Gone || e.IdleTimeout || cv == nil || !cv.group || strings.EqualFold(e.Passport, c.passport) {
+		if !e.Gone || cv == nil || strings.EqualFold(e.Passport, c.passport) {
 			return
 		}
 		// Only the current switchboard speaks for the group's membership:
 		// an old one emptying out says nothing.
 		p := strings.ToLower(e.Passport)
-		if cv.sb == s && containsString(cv.members, p) {
+		delete(s.called, p) // whoever calls them again means it
+		if cv.group && !e.IdleTimeout && cv.sb == s && containsString(cv.members, p) {
 			cv.removeMemberLocked(p)
 			c.emit(ConversationLeft{Conversation: cv.infoLocked(), Passport: e.Passport})
 		}
+		s.closeIfAloneLocked()
 	case SBMessage:
 		if cv != nil {
 			s.messageLocked(e)
@@ -858,6 +882,21 @@ func (s *sbSession) applyLocked(ev SwitchboardEvent) {
 	case SBServerError:
 		c.log.Debug().Err(e.Err).Msg("switchboard error")
 	}
+}
+
+// closeIfAloneLocked closes s when nobody else is left in it and no send
+// is using it: a lone switchboard is worth nothing (a send would have to
+// CAL anyway) and, on a server without an idle timeout, would stay open
+// for good. A send in progress re-CALs into it instead.
+func (s *sbSession) closeIfAloneLocked() {
+	cv := s.conv
+	if s.closed || s.sb == nil || len(s.othersLocked()) > 0 || (cv != nil && cv.running && cv.sb == s) {
+		return
+	}
+	if cv != nil && cv.sb == s {
+		cv.sb = nil
+	}
+	go s.sb.Close()
 }
 
 // becomeGroupLocked turns a direct conversation's switchboard, which a
@@ -966,6 +1005,12 @@ func (c *Client) answerOne(inv SwitchboardInvite) {
 	cancel()
 	if err != nil {
 		c.log.Debug().Err(err).Str("inviter", inv.Inviter).Msg("answering an invitation failed")
+		return
+	}
+	if c.current() == nil {
+		// Logged out (Close) while answering: closeSwitchboards has run
+		// and would not know this one.
+		sb.Close()
 		return
 	}
 	c.conv.mu.Lock()

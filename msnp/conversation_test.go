@@ -213,18 +213,38 @@ func TestConversationIdleTimeoutResends(t *testing.T) {
 		for err := range errs {
 			t.Fatal(err)
 		}
+		// The order is the server's: what the switchboards relayed, one
+		// after the other. Bob reads each switchboard on a goroutine of
+		// its own, so across switchboards his events are a set.
 		got := texts(t, evs[1], len(want)+senders*each)
-		if strings.Join(got[:3], "|") != strings.Join(want, "|") {
-			t.Fatalf("got %q", got)
+		d := deliveredTexts(t, s, bob)
+		if len(d) != len(got) || strings.Join(d[:3], "|") != strings.Join(want, "|") {
+			t.Fatalf("relayed %q", d)
 		}
-		checkPerSenderOrder(t, got[3:], senders, each)
-		if d := deliveredTexts(t, s, bob); len(d) != len(got) {
-			t.Fatalf("server relayed %d texts, bob saw %d", len(d), len(got))
-		}
+		checkPerSenderOrder(t, d[3:], senders, each)
+		sameMessages(t, got, d)
 		if s.SwitchboardsOpened() < 4 {
 			t.Fatalf("only %d switchboards opened", s.SwitchboardsOpened())
 		}
 	})
+}
+
+// sameMessages checks that bob's events hold what the server relayed,
+// each once (in any order: see TestConversationIdleTimeoutResends).
+func sameMessages(t *testing.T, got, relayed []string) {
+	t.Helper()
+	count := map[string]int{}
+	for _, m := range relayed {
+		count[m]++
+	}
+	for _, m := range got {
+		count[m]--
+	}
+	for m, n := range count {
+		if n != 0 {
+			t.Fatalf("%q: relayed and received counts differ by %d (got %q, relayed %q)", m, n, got, relayed)
+		}
+	}
 }
 
 // checkPerSenderOrder checks that got holds each "g%d-%d" exactly once and
@@ -291,13 +311,11 @@ func TestConversationDropMidMessage(t *testing.T) {
 				t.Fatalf("%s: %v", m, err)
 			}
 		}
-		got := texts(t, evs[1], 3)
-		if strings.Join(got, "|") != "first|second|third" {
-			t.Fatalf("bob got %q", got)
-		}
-		if d := deliveredTexts(t, s, bob); strings.Join(d, "|") != "first|second|third" {
+		d := deliveredTexts(t, s, bob)
+		if strings.Join(d, "|") != "first|second|third" {
 			t.Fatalf("server relayed %q", d)
 		}
+		sameMessages(t, texts(t, evs[1], 3), d)
 		if s.SwitchboardsOpened() < 2 {
 			t.Fatal("the resend did not open a new switchboard")
 		}
@@ -325,8 +343,20 @@ func TestConversationDroppedSwitchboardBetweenMessages(t *testing.T) {
 	if m := nextMessage(t, evs[1]); m.Text != "two" {
 		t.Fatalf("bob got %+v", m)
 	}
-	if n := s.SwitchboardsOpened(); n != 1 {
-		t.Fatalf("%d switchboards opened; bob should have been called back into the first", n)
+	// The switchboard alice was left alone in was closed, not kept.
+	if err := s.WaitSBSessions(ctxT(t), alice, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Bob's answer to the new invitation replaced his dead switchboard:
+	// his reply goes through it, opening nothing.
+	if err := cs[1].Chat(alice).SendText(ctxT(t), "three", msnp.DefaultTextFormat()); err != nil {
+		t.Fatal(err)
+	}
+	if m := nextMessage(t, evs[0]); m.Text != "three" || m.Conversation.ID != bob {
+		t.Fatalf("alice got %+v", m)
+	}
+	if n := s.SwitchboardsOpened(); n != 2 {
+		t.Fatalf("%d switchboards opened, want 2", n)
 	}
 }
 
@@ -383,25 +413,65 @@ func TestConversationRefusedCALs(t *testing.T) {
 	if !errors.Is(err, msnp.ErrSendFailed) || msnp.CodeOf(err) != msnp.ErrSwitchboardFailed {
 		t.Fatalf("SendText = %v, want ErrSendFailed wrapping 280", err)
 	}
-	if n := s.SwitchboardsOpened(); n != 1 {
-		// A refused CAL does not kill the switchboard; it is retried in it.
-		t.Logf("%d switchboards opened", n)
-	}
 	s.RefuseCAL(0)
 	if err := cs[0].Chat(bob).SendText(ctxT(t), "y", msnp.DefaultTextFormat()); err != nil {
 		t.Fatalf("after the refusals: %v", err)
 	}
 }
 
+// silentBob logs bob in with a client that never answers invitations, so
+// that alice's CALs ring and nobody joins.
+func silentBob(t *testing.T, p msnp.Protocol) (*msnptest.Server, msnp.Config) {
+	t.Helper()
+	s := newServer(t)
+	s.AddAccount(alice, "pw", "")
+	s.AddAccount(bob, "pw", "")
+	s.AddContact(alice, bob)
+	cfg := config(s, p)
+	cfg.ManualSwitchboards = true
+	b, bev := connect(t, cfg, bob, "pw")
+	online(t, b, bev)
+	return s, config(s, p)
+}
+
+func TestConversationSendTimesOut(t *testing.T) {
+	s, cfg := silentBob(t, msnp.MSNP12)
+	cfg.SwitchboardTimeout = 100 * time.Millisecond
+	a, aev := connect(t, cfg, alice, "pw")
+	online(t, a, aev)
+	start := time.Now()
+	err := a.Chat(bob).SendText(ctxT(t), "into the void", msnp.DefaultTextFormat())
+	if !errors.Is(err, msnp.ErrSendFailed) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("SendText = %v, want ErrSendFailed after timeouts", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	if n := s.SwitchboardsOpened(); n != 3 {
+		t.Fatalf("%d switchboards opened, want one per attempt", n)
+	}
+	if d := s.Delivered(bob); len(d) != 0 {
+		t.Fatalf("delivered %+v", d)
+	}
+}
+
 func TestConversationSendCancelled(t *testing.T) {
-	_, cs, _ := chatSetup(t, msnp.MSNP12, alice, bob)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := cs[0].Chat(bob).SendText(ctx, "never", msnp.DefaultTextFormat()); !errors.Is(err, context.Canceled) {
-		// The send may also have completed first; both are one result.
-		if err != nil {
-			t.Fatalf("SendText = %v", err)
-		}
+	s, cfg := silentBob(t, msnp.MSNP8)
+	a, aev := connect(t, cfg, alice, "pw")
+	online(t, a, aev)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := a.Chat(bob).SendText(ctx, "never", msnp.DefaultTextFormat()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("SendText = %v, want the caller's deadline", err)
+	}
+	// The abandoned message is not sent later either: closing the
+	// client ends the attempt in progress, and the server relayed nothing.
+	a.Close()
+	if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := s.Delivered(bob); len(d) != 0 {
+		t.Fatalf("delivered %+v", d)
 	}
 }
 
@@ -651,5 +721,65 @@ func TestConversationGroupAfterRestart(t *testing.T) {
 	}
 	if j := joinedIn(t, evs[0], carol); j.Conversation.ID != "saved-group-id" {
 		t.Fatalf("%+v", j)
+	}
+}
+
+func TestConversationLeaveAndClose(t *testing.T) {
+	s, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob, carol)
+	a := cs[0]
+	cv := a.Chat(bob)
+	if err := cv.SendText(ctxT(t), "one", msnp.DefaultTextFormat()); err != nil {
+		t.Fatal(err)
+	}
+	// Bob reads each switchboard on its own goroutine: what came through
+	// the first is not ordered against the second, so wait for it.
+	if m := nextMessage(t, evs[1]); m.Text != "one" {
+		t.Fatalf("bob got %+v", m)
+	}
+	if err := cv.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
+		t.Fatalf("Leave left the switchboard open: %v", err)
+	}
+	// A direct conversation can be used again.
+	if err := cv.SendText(ctxT(t), "two", msnp.DefaultTextFormat()); err != nil {
+		t.Fatal(err)
+	}
+	if m := nextMessage(t, evs[1]); m.Text != "two" {
+		t.Fatalf("bob got %+v", m)
+	}
+	// A group left is gone.
+	g := a.Group("team", []string{bob, carol})
+	if err := g.SendText(ctxT(t), "team", msnp.DefaultTextFormat()); err != nil {
+		t.Fatal(err)
+	}
+	g.Leave()
+	if err := g.SendText(ctxT(t), "again", msnp.DefaultTextFormat()); !errors.Is(err, msnp.ErrConversationLeft) {
+		t.Fatalf("send after Leave = %v", err)
+	}
+	if a.Group("team", nil) == g {
+		t.Fatal("Group returned the left conversation")
+	}
+	// Close ends every switchboard.
+	a.Close()
+	if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
+		t.Fatalf("Close left switchboards open: %v", err)
+	}
+}
+
+func TestConversationInviteOffline(t *testing.T) {
+	s, cs, _ := chatSetup(t, msnp.MSNP8, alice, bob)
+	s.AddAccount(carol, "pw", "")
+	err := cs[0].Chat(bob).Invite(ctxT(t), carol)
+	if msnp.CodeOf(err) != msnp.ErrUserNotOnline {
+		t.Fatalf("Invite of an offline user = %v, want 217", err)
+	}
+	if err := cs[0].Chat(bob).Invite(ctxT(t), "not a passport"); err == nil {
+		t.Fatal("Invite accepted a bad passport")
+	}
+	// The half-made group was left again.
+	if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
+		t.Fatal(err)
 	}
 }

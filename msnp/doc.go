@@ -3,7 +3,10 @@
 // It owns everything about talking to an MSN notification server and its
 // switchboards as a client: the wire codec (Reader, Writer, Command), error
 // codes, login (Tweener, SSO), challenges, the contact list, presence,
-// switchboard sessions and the payload formats carried in MSG. It knows
+// switchboard connections (Switchboard), the conversations built on them
+// (Conversation: one live switchboard each, ordered sends that survive the
+// switchboard dying, invitations answered and attached) and the payload
+// formats carried in MSG. It knows
 // nothing of bridges and imports nothing else of this module, so it can be
 // used alone.
 //

@@ -4,7 +4,8 @@
 // by hand and from scripts.
 //
 // Exit codes: 0 ok, 2 usage, 3 authentication failed, 4 network failure,
-// 5 protocol error.
+// 5 protocol error, 6 message not accepted (contact offline, not allowed,
+// switchboard failures).
 package main
 
 import (
@@ -32,6 +33,7 @@ const (
 	exitAuth     = 3
 	exitNetwork  = 4
 	exitProtocol = 5
+	exitNotSent  = 6
 )
 
 func main() {
@@ -42,13 +44,16 @@ func main() {
 
 const usage = `usage: msncli --server HOST:PORT (--login-url URL | --nexus-url URL)
               --passport P --password-file F [--protocol MSNP12] [--debug]
-              login | contacts | listen | status STATUS [PSM]
+              login | contacts | listen | status STATUS [PSM] | send TO TEXT
 
   login     log in and out; prints the session
   contacts  log in and print the contact list
-  listen    log in, go online and print events until interrupted
+  listen    log in, go online and print events (presence, messages,
+            typing, nudges) until interrupted
   status    log in, set STATUS (NLN BSY IDL BRB AWY PHN LUN HDN) and,
             from MSNP11, the personal message PSM; then log out
+  send      log in, go online, send TEXT to the contact TO and log out;
+            exits 0 once the switchboard accepted it, 6 if it did not
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -86,7 +91,13 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	cmd := rest[0]
 	var status msnp.Status
 	var psm *string
+	var to, text string
 	switch cmd {
+	case "send":
+		if len(rest) != 3 || !strings.Contains(rest[1], "@") {
+			return bad("send takes TO TEXT")
+		}
+		to, text = rest[1], rest[2]
 	case "login", "contacts", "listen":
 		if len(rest) != 1 {
 			return bad(cmd + " takes no arguments")
@@ -181,6 +192,16 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 				return finish(fail(stderr, out, err))
 			}
 		}
+	case "send":
+		if err := c.SetStatus(lctx, msnp.StatusOnline); err != nil {
+			return finish(fail(stderr, out, err))
+		}
+		if err := c.Chat(to).SendText(lctx, text, msnp.DefaultTextFormat()); err != nil {
+			fmt.Fprintf(stderr, "msncli: sending to %s: %v\n", to, err)
+			_ = out.Encode(map[string]any{"event": "NotSent", "to": to, "error": err.Error(), "exit": exitNotSent})
+			return finish(exitNotSent)
+		}
+		_ = out.Encode(map[string]any{"event": "Sent", "to": to})
 	case "listen":
 		if err := c.SetStatus(lctx, msnp.StatusOnline); err != nil {
 			return finish(fail(stderr, out, err))
@@ -226,9 +247,23 @@ func (l *lineEncoder) Encode(v any) error {
 }
 
 // eventJSON renders an event as an object with its type under "event".
+// A conversation event names its conversation flat ("conversation",
+// "group", "participants"); a message's format is its X-MMS-IM-Format
+// value. Switchboard cookies are left out: they are credentials.
 func eventJSON(ev msnp.Event) map[string]any {
 	m := structMap(ev)
 	m["event"] = reflect.TypeOf(ev).Name()
+	if info, ok := m["conversation"].(msnp.ConversationInfo); ok {
+		m["conversation"] = info.ID
+		m["group"] = info.Group
+		m["participants"] = info.Participants
+	}
+	if f, ok := m["format"].(msnp.TextFormat); ok {
+		m["format"] = f.Header()
+	}
+	if _, ok := ev.(msnp.SwitchboardInvite); ok {
+		delete(m, "cookie")
+	}
 	return m
 }
 

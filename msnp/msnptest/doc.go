@@ -24,7 +24,7 @@
 // verbatim, ACKing unconditionally as Escargot does. Its fault hooks:
 // SetSBIdleTimeout, DropSwitchboards, DropNextMessage, NAKNext, RefuseCAL;
 // inspection: Delivered, WaitDelivered, SBReceived, SBParticipants,
-// WaitSBParticipants, SwitchboardsOpened.
+// WaitSBParticipants, WaitSBSessions, SwitchboardsOpened.
 //
 // Not modelled yet: contact groups, phone numbers, OIMs, SSO (MSNP15+)
 // and MD5 (MSNP≤7) logins.

@@ -35,6 +35,7 @@ type nsConn struct {
 	once sync.Once
 
 	dead     bool // no more input is handled and no more output queued
+	flushing bool // closeAfterFlush queued the end: the writer closes
 	dialect  int
 	usrEmail string
 	acct     *account // set at USR OK
@@ -78,8 +79,13 @@ func (c *nsConn) readLoop() {
 	c.s.mu.Lock()
 	c.hangup()
 	delete(c.s.conns, c)
+	flushing := c.flushing
 	c.s.mu.Unlock()
-	c.once.Do(func() { close(c.quit) })
+	// After closeAfterFlush the writer still owes the client what was
+	// queued (OUT OTH, say); it closes the connection itself.
+	if !flushing {
+		c.once.Do(func() { close(c.quit) })
+	}
 }
 
 func (c *nsConn) writeLoop() {
@@ -163,6 +169,7 @@ func (c *nsConn) closeAfterFlush() {
 	case c.out <- nil:
 		c.hangup()
 		c.dead = true
+		c.flushing = true
 	default:
 		c.drop()
 	}

@@ -62,10 +62,11 @@ type sbConn struct {
 	quit chan struct{}
 	once sync.Once
 
-	dead    bool
-	acct    *account
-	dialect int
-	sess    *sbSession
+	dead     bool
+	flushing bool // closeAfterFlush queued the end: the writer closes
+	acct     *account
+	dialect  int
+	sess     *sbSession
 }
 
 func (s *Server) startSwitchboard() {
@@ -156,9 +157,14 @@ func (c *sbConn) readLoop() {
 	c.leave()
 	c.dead = true
 	delete(s.sb.conns, c)
+	flushing := c.flushing
 	s.mu.Unlock()
-	c.once.Do(func() { close(c.quit) })
-	c.conn.Close()
+	// After closeAfterFlush the writer still owes the client what was
+	// queued (the idle BYE, say); it closes the connection itself.
+	if !flushing {
+		c.once.Do(func() { close(c.quit) })
+		c.conn.Close()
+	}
 }
 
 func (c *sbConn) writeLoop() {
@@ -215,6 +221,7 @@ func (c *sbConn) closeAfterFlush() {
 	select {
 	case c.out <- nil:
 		c.dead = true
+		c.flushing = true
 	default:
 		c.drop()
 	}

@@ -219,3 +219,38 @@ func TestSwitchboardFaults(t *testing.T) {
 		t.Fatalf("SwitchboardsOpened = %d", n)
 	}
 }
+
+func FuzzSBInput(f *testing.F) {
+	for _, seed := range []string{
+		"CAL 2 bob@example.com\r\nMSG 3 A 5\r\nhello",
+		"MSG 2 Z 0\r\n",
+		"MSG 2 D 60\r\nMIME-Version: 1.0\r\nContent-Type: application/x-msnmsgrp2p\r\n\r\n",
+		"ANS 1 bob@example.com x y\r\nCAL 2 %\r\nCAL 3 nobody\r\nOUT\r\n",
+		"USR 5 alice@example.com 0\r\nMSG 9 N 99999\r\n",
+	} {
+		f.Add(true, []byte(seed))
+		f.Add(false, []byte(seed))
+	}
+	s := msnptest.NewServer()
+	f.Cleanup(s.Close)
+	s.AddAccount(alice, pwd, "")
+	s.AddAccount(bob, pwd, "")
+	s.AddContact(alice, bob)
+	f.Fuzz(func(t *testing.T, authenticated bool, input []byte) {
+		a := login(t, s, alice, pwd, 8+len(input)%5)
+		tr := a.send("CHG", "NLN", "0")
+		a.until("CHG " + tr + " NLN 0")
+		sb := dialAddr(t, s.SBAddr(), "fuzz")
+		if authenticated {
+			tr := a.send("XFR", "SB")
+			sb.send("USR", alice, strings.Fields(a.until("XFR " + tr + " SB "))[5])
+		}
+		sb.conn.Write(input)
+		sb.conn.Close()
+		// The switchboard must survive: a fresh session still opens.
+		x := openSB(t, s, a, alice)
+		x.expectPrefix("USR 1 OK ")
+		x.conn.Close()
+		a.conn.Close()
+	})
+}
