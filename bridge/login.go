@@ -33,6 +33,7 @@ type login struct {
 	cancel     context.CancelFunc
 	done       chan struct{}
 	connected  chan struct{} // closed while connected; replaced on disconnect
+	changed    chan struct{} // closed and replaced at every state change
 	// seen is each contact as the events so far describe it.
 	seen map[string]Contact
 }
@@ -43,6 +44,7 @@ func (b *Bridge) newLogin(user UserID, rec store.Login) *login {
 		log:        b.log.With().Str("user", user.String()).Str("login", rec.Passport).Logger(),
 		wantStatus: msnp.StatusOnline,
 		connected:  make(chan struct{}),
+		changed:    make(chan struct{}),
 	}
 }
 
@@ -320,6 +322,10 @@ func (l *login) setState(ctx context.Context, s LoginState, msg, lastErr string)
 	}
 	changed := l.state != s
 	l.state = s
+	if changed {
+		close(l.changed)
+		l.changed = make(chan struct{})
+	}
 	l.mu.Unlock()
 	if err := l.b.store.Logins.SetState(context.WithoutCancel(ctx), l.id, string(s), lastErr); err != nil {
 		l.log.Warn().Err(err).Msg("could not store the login state")
@@ -341,7 +347,7 @@ func (l *login) currentState() LoginState {
 func (l *login) connectedClient(ctx context.Context) (*msnp.Client, error) {
 	for {
 		l.mu.Lock()
-		ch, client, state := l.connected, l.client, l.state
+		ch, client, state, changed := l.connected, l.client, l.state, l.changed
 		l.mu.Unlock()
 		select {
 		case <-ch:
@@ -353,10 +359,13 @@ func (l *login) connectedClient(ctx context.Context) (*msnp.Client, error) {
 		if state == LoginBadCredentials || state == LoginElsewhere || state == LoginLoggedOut {
 			return nil, ErrNotConnected
 		}
+		// A state change wakes the wait too: a sign-in that ends in bad
+		// credentials must fail the caller now, not at its deadline.
 		select {
 		case <-ctx.Done():
 			return nil, ErrNotConnected
 		case <-ch:
+		case <-changed:
 		}
 	}
 }

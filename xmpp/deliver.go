@@ -233,6 +233,9 @@ func (g *Gateway) deliverLoginState(user bridge.UserID, s bridge.LoginStateChang
 		if err := g.send(outPresence{Type: "probe", From: g.domain.String(), To: user.ID}); err != nil {
 			return err
 		}
+		// What the user's resources already said, while the session was
+		// not connected, is applied now (in order with their stanzas).
+		g.queue.push(user.ID, func() { g.applyStatus(user) })
 		return g.syncRoster(user)
 	case bridge.LoginConnecting:
 		return nil

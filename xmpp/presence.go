@@ -256,7 +256,9 @@ func (g *Gateway) handleAvailability(st *inStanza) {
 	ctx, cancel := g.coreCtx()
 	defer cancel()
 	if after == bridge.StatusOffline {
-		if g.cfg.SignOutWhenUnavailable && g.state.appliedStatus(user.ID) != bridge.StatusOffline {
+		// The login's own state says whether it is signed out already (a
+		// sign-in started since is not in what the core was last given).
+		if g.cfg.SignOutWhenUnavailable && login.State != bridge.LoginLoggedOut {
 			if err := g.core.SetStatus(ctx, user, bridge.StatusOffline); err != nil {
 				g.log.Info().Err(err).Str("user", user.ID).Msg("signing out failed")
 				return
@@ -270,6 +272,15 @@ func (g *Gateway) handleAvailability(st *inStanza) {
 		if err := g.core.Relogin(ctx, user); err != nil {
 			g.log.Info().Err(err).Str("user", user.ID).Msg("signing back in failed")
 		}
+		// A new session starts from "online": the status is given again
+		// once it connects.
+		g.state.applyStatus(user.ID, "")
+	}
+	if login.State != bridge.LoginConnected {
+		// Setting a status waits for the MSN session, which would hold up
+		// this user's stanzas meanwhile; the gateway probes the user's
+		// presence when the session connects, and applies it then.
+		return
 	}
 	if g.state.appliedStatus(user.ID) != after {
 		if err := g.core.SetStatus(ctx, user, after); err != nil {
@@ -278,4 +289,23 @@ func (g *Gateway) handleAvailability(st *inStanza) {
 		}
 		g.state.applyStatus(user.ID, after)
 	}
+}
+
+// applyStatus gives the core the user's combined status, if it has not
+// had it yet and their MSN session is connected.
+func (g *Gateway) applyStatus(user bridge.UserID) {
+	status := g.state.combinedStatus(user.ID)
+	if status == bridge.StatusOffline || g.state.appliedStatus(user.ID) == status {
+		return
+	}
+	if login, ok := g.loginStatus(user); !ok || login.State != bridge.LoginConnected {
+		return
+	}
+	ctx, cancel := g.coreCtx()
+	defer cancel()
+	if err := g.core.SetStatus(ctx, user, status); err != nil {
+		g.log.Info().Err(err).Str("user", user.ID).Str("status", string(status)).Msg("setting status failed")
+		return
+	}
+	g.state.applyStatus(user.ID, status)
 }

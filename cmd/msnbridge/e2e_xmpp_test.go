@@ -532,6 +532,25 @@ func TestXMPPEndToEnd(t *testing.T) {
 			t.Error("still registered after unregistering")
 		}
 
+		// Registering again works as the first time, and so does leaving.
+		r = user.IQ(t, "set", gw, `<query xmlns='`+nsRegister+`'><username>alice@example.com</username><password>pw-alice@example.com</password></query>`)
+		if r.Attr("type") != "result" {
+			t.Fatalf("registering again failed: %s", r.Condition())
+		}
+		if err := srv.WaitOnline(wctx, "alice@example.com"); err != nil {
+			t.Fatal("not online on MSN after registering again")
+		}
+		user.Expect(t, "carol offered again", func(n *xmpptest.Node) bool {
+			return n.Is("presence", "subscribe") && n.From(carolJID)
+		})
+		r = user.IQ(t, "set", gw, `<query xmlns='`+nsRegister+`'><remove/></query>`)
+		if r.Attr("type") != "result" {
+			t.Fatalf("unregistering again failed: %s", r.Condition())
+		}
+		if err := srv.WaitOffline(wctx, "alice@example.com"); err != nil {
+			t.Fatal("alice still online on MSN after unregistering again")
+		}
+
 		br.stop(t)
 		br = nil
 		sealer, err := store.NewSealerBase64(cfg.Bridge.EncryptionKey)
@@ -605,7 +624,19 @@ func TestXMPPSignOutWhenUnavailable(t *testing.T) {
 		return r.Child(nsRegister, "query").Child("", "registered") != nil
 	}
 
-	r := user.IQ(t, "set", gw, `<query xmlns='`+nsRegister+`'><username>dave@example.com</username><password>pw-dave</password></query>`)
+	// A wrong password: MSN's verdict comes after the registration is
+	// stored, so it reaches the user as a message from the gateway.
+	r := user.IQ(t, "set", gw, `<query xmlns='`+nsRegister+`'><username>dave@example.com</username><password>wrong</password></query>`)
+	if r.Attr("type") != "result" {
+		t.Fatalf("registration refused: %s", r.Condition())
+	}
+	user.Expect(t, "the gateway saying the password is wrong", func(n *xmpptest.Node) bool {
+		return n.Is("message", "chat") && n.From(gw) && strings.Contains(n.Body(), "password")
+	})
+	if srv.Online("dave@example.com") {
+		t.Fatal("signed in with a wrong password")
+	}
+	r = user.IQ(t, "set", gw, `<query xmlns='`+nsRegister+`'><username>dave@example.com</username><password>pw-dave</password></query>`)
 	if r.Attr("type") != "result" {
 		t.Fatalf("registration refused: %s", r.Condition())
 	}
