@@ -403,6 +403,33 @@ func TestXMPPEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("a lost MSN connection comes back by itself", func(t *testing.T) {
+		user.Forget()
+		if !srv.Drop("alice@example.com") {
+			t.Fatal("alice had no MSN session to drop")
+		}
+		user.Expect(t, "the gateway going unavailable", func(n *xmpptest.Node) bool {
+			return n.Is("presence", "unavailable") && n.From(gw)
+		})
+		user.Expect(t, "bob shown offline with the session gone", func(n *xmpptest.Node) bool {
+			return n.Is("presence", "unavailable") && n.From(bobJID)
+		})
+		user.ExpectWithin(t, 20*time.Second, "the gateway available again", func(n *xmpptest.Node) bool {
+			return n.Is("presence", "") && n.From(gw)
+		})
+		user.Expect(t, "bob back", func(n *xmpptest.Node) bool {
+			return n.Is("presence", "") && n.From(bobJID)
+		})
+		user.Message(t, bobJID, "after the reconnect")
+		waitFor(t, "bob receiving a message after the reconnect", func() bool {
+			return bob.has(textFrom("alice@example.com", "after the reconnect"))
+		})
+		if err := bob.Chat("alice@example.com").SendText(ctx, "and back", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		user.Expect(t, "bob's message after the reconnect", chatFrom(bobJID, "and back"))
+	})
+
 	t.Run("a restart resumes the login and duplicates nothing", func(t *testing.T) {
 		// The user's XMPP status must hold across the restart too.
 		user.SendRaw(t, `<presence xmlns='jabber:client'><show>dnd</show></presence>`)
