@@ -269,6 +269,10 @@ func (b *Bridge) SendTyping(ctx context.Context, user UserID, id PortalID, activ
 	if !active {
 		return nil // MSN has no "stopped typing": it times out after ~6 s
 	}
+	// Typing is worth nothing late: do not wait for a reconnect (the
+	// frontend calls this from its event loop, which must keep moving).
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
 	return b.portalOp(ctx, user, id, func(cv *msnp.Conversation) error { return cv.SendTyping(ctx) })
 }
 

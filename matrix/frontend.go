@@ -50,6 +50,8 @@ type Frontend struct {
 	ghostNames map[id.UserID]string
 	// friendlyNames is the last friendly name the core reported per passport.
 	friendlyNames map[string]string
+	// lastPresence is each user's last Matrix presence passed on to MSN.
+	lastPresence map[id.UserID]bridge.Status
 	// typing is who the bridge last saw typing in each room.
 	typing map[id.RoomID]map[id.UserID]bool
 
@@ -79,6 +81,13 @@ func New(cfg config.Matrix, core bridge.Core, log zerolog.Logger) (*Frontend, er
 	namer, err := newGhostNamer(cfg.GhostTemplate, cfg.Domain)
 	if err != nil {
 		return nil, fmt.Errorf("matrix: %w", err)
+	}
+	// mautrix answers a transaction once its events are in this channel
+	// and drops those that do not fit, so a full channel would lose
+	// messages the homeserver believes delivered. Make it deep; the
+	// handler never blocks for long (the core queues sends).
+	if appservice.EventChannelSize < 4096 {
+		appservice.EventChannelSize = 4096
 	}
 	as, err := appservice.CreateFull(appservice.CreateOpts{
 		Registration:     NewRegistration(cfg),
@@ -240,6 +249,10 @@ func (f *Frontend) handleEvent(ctx context.Context, evt *event.Event) {
 		if c, ok := evt.Content.Parsed.(*event.TypingEventContent); ok {
 			f.handleTyping(ctx, evt.RoomID, c.UserIDs)
 		}
+		return
+	}
+	if evt.Type == event.EphemeralEventPresence {
+		f.handlePresence(ctx, evt)
 		return
 	}
 	if f.isBridgeUser(evt.Sender) {
@@ -470,6 +483,53 @@ const typingOnlyFilter = `{"presence":{"types":[]},"account_data":{"types":[]},`
 	`"room":{"timeline":{"limit":0,"types":[]},"state":{"types":[]},"account_data":{"types":[]},` +
 	`"ephemeral":{"types":["m.typing"]}}}`
 
+// typingAndPresenceFilter also lets presence through, for presence_to_msn.
+const typingAndPresenceFilter = `{"presence":{"types":["m.presence"]},"account_data":{"types":[]},` +
+	`"room":{"timeline":{"limit":0,"types":[]},"state":{"types":[]},"account_data":{"types":[]},` +
+	`"ephemeral":{"types":["m.typing"]}}}`
+
+// handlePresence turns a user's Matrix presence into their MSN status
+// when presence_to_msn is on. Only changes are passed on, and going
+// offline is not: Matrix clients drop offline all the time.
+func (f *Frontend) handlePresence(ctx context.Context, evt *event.Event) {
+	if !f.cfg.PresenceToMSN || f.isBridgeUser(evt.Sender) {
+		return
+	}
+	c, ok := evt.Content.Parsed.(*event.PresenceEventContent)
+	if !ok {
+		return
+	}
+	var st bridge.Status
+	switch c.Presence {
+	case event.PresenceOnline:
+		st = bridge.StatusOnline
+	case event.PresenceUnavailable:
+		st = bridge.StatusAway
+	default:
+		return
+	}
+	user := userID(evt.Sender)
+	if f.core.Permission(user) < bridge.PermissionUser {
+		return
+	}
+	f.mu.Lock()
+	if f.lastPresence == nil {
+		f.lastPresence = map[id.UserID]bridge.Status{}
+	}
+	changed := f.lastPresence[evt.Sender] != st
+	f.lastPresence[evt.Sender] = st
+	f.mu.Unlock()
+	if !changed {
+		return
+	}
+	if _, err := f.core.Status(ctx, user); err != nil {
+		return // no login: nothing to set
+	}
+	if err := f.core.SetStatus(ctx, user, st); err != nil {
+		f.log.Debug().Err(err).Stringer("user", evt.Sender).Msg("could not follow the user's Matrix presence")
+	}
+}
+
 // syncTyping follows typing notifications with the bot's own /sync, for
 // homeservers that do not push them to appservices (Dendrite). The bot is
 // in every portal room, so it sees them all.
@@ -478,7 +538,11 @@ func (f *Frontend) syncTyping(ctx context.Context) {
 	since := ""
 	backoff := time.Second
 	for ctx.Err() == nil {
-		resp, err := cli.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: 30000, Since: since, FilterID: typingOnlyFilter})
+		filter := typingOnlyFilter
+		if f.cfg.PresenceToMSN {
+			filter = typingAndPresenceFilter
+		}
+		resp, err := cli.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: 30000, Since: since, FilterID: filter})
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -497,6 +561,10 @@ func (f *Frontend) syncTyping(ctx context.Context) {
 		since = resp.NextBatch
 		if first {
 			continue // the initial sync is history, not news
+		}
+		for _, evt := range resp.Presence.Events {
+			_ = evt.Content.ParseRaw(event.EphemeralEventPresence)
+			f.handlePresence(ctx, evt)
 		}
 		for room, joined := range resp.Rooms.Join {
 			for _, evt := range joined.Ephemeral.Events {

@@ -84,6 +84,10 @@ type Matrix struct {
 	// to appservices (MSC2409; Dendrite does not): the bot then follows
 	// them with its own /sync.
 	SyncEphemeral bool `yaml:"sync_ephemeral"`
+	// PresenceToMSN lets a user's Matrix presence set their MSN status:
+	// online → online, unavailable (idle) → away. Going offline on Matrix
+	// leaves MSN as it is: clients drop offline all the time.
+	PresenceToMSN bool `yaml:"presence_to_msn"`
 }
 
 // XMPP configures the component frontend.

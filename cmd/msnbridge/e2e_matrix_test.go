@@ -158,7 +158,7 @@ func e2eMatrixConfig(t *testing.T, srv *msnptest.Server) *config.Config {
 		Enabled: true, HomeserverURL: mustEnv(t, "MSNBRIDGE_TEST_DENDRITE_URL"), Domain: "localhost",
 		Listen: "127.0.0.1:18009", PublicURL: reg.URL, ID: reg.ID,
 		BotLocalpart: reg.SenderLocalpart, BotDisplayname: "MSN bridge", ASToken: reg.AppToken, HSToken: reg.ServerToken,
-		GhostTemplate: cfg.Matrix.GhostTemplate, SyncEphemeral: true,
+		GhostTemplate: cfg.Matrix.GhostTemplate, SyncEphemeral: true, PresenceToMSN: true,
 	}
 	cfg.XMPP.Enabled = false
 	cfg.Database.URI = "file:" + filepath.Join(t.TempDir(), "bridge.db")
@@ -311,6 +311,23 @@ func TestMatrixEndToEnd(t *testing.T) {
 		matrixtest.Eventually(t, "bob seeing alice type", 20*time.Second, func() bool {
 			return bob.has(func(ev msnp.Event) bool { _, ok := ev.(msnp.ConversationTyping); return ok })
 		})
+	})
+
+	t.Run("the user's Matrix presence sets the MSN status", func(t *testing.T) {
+		if err := user.SetPresence(ctx, mautrix.ReqPresence{Presence: event.PresenceUnavailable}); err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer wcancel()
+		if err := srv.WaitStatus(wctx, "alice@example.com", "AWY"); err != nil {
+			t.Fatalf("alice's MSN status did not follow her Matrix presence: %v", err)
+		}
+		if err := user.SetPresence(ctx, mautrix.ReqPresence{Presence: event.PresenceOnline}); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.WaitStatus(wctx, "alice@example.com", "NLN"); err != nil {
+			t.Fatalf("alice's MSN status did not come back online: %v", err)
+		}
 	})
 
 	t.Run("nudges both ways", func(t *testing.T) {
