@@ -63,9 +63,7 @@ func (g *Gateway) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Eve
 	case bridge.Notice:
 		return g.deliverNotice(ctx, user, e)
 	case bridge.Membership:
-		// Group portals wait for MUC support; their messages arrive as
-		// one-to-one chats marked as such.
-		return "", nil
+		return g.deliverMembership(ctx, user, e)
 	default:
 		g.log.Warn().Str("event", fmt.Sprintf("%T", ev)).Msg("unknown event; dropped")
 		return "", nil
@@ -91,11 +89,7 @@ func (g *Gateway) deliverMessage(ctx context.Context, user bridge.UserID, m brid
 	portal, perr := g.portalOf(ctx, user, m.Portal)
 	switch {
 	case perr == nil && portal.Kind == bridge.PortalGroup:
-		body = fmt.Sprintf("[group chat with %s] %s", strings.Join(portal.Members, ", "), body)
-		if m.FromSelf {
-			sender = firstNonEmpty(portal.Members...)
-			body = "[you, from another MSN client] " + body
-		}
+		return g.deliverGroupMessage(ctx, user, portal, m)
 	case m.FromSelf:
 		if perr != nil {
 			return "", fmt.Errorf("portal of a message sent elsewhere: %w", perr)
@@ -126,15 +120,6 @@ type delay struct {
 	XMLName xml.Name `xml:"urn:xmpp:delay delay"`
 	Stamp   string   `xml:"stamp,attr"`
 	From    string   `xml:"from,attr,omitempty"`
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 func (g *Gateway) deliverTyping(ctx context.Context, user bridge.UserID, t bridge.Typing) error {

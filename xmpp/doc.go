@@ -28,6 +28,6 @@
 //   - With config.XMPP.SignOutWhenUnavailable, SetStatus(StatusOffline)
 //     means "sign out but keep the login", and Relogin signs back in.
 //
-// Group conversations (MUC) are not bridged yet: their messages arrive as
-// one-to-one chats marked "[group chat with …]".
+// Group conversations are MUC rooms hosted by the gateway (muc.go): the user
+// gets a XEP-0249 invitation to group-<portal id>@<gateway> and joins it.
 package xmpp

@@ -60,6 +60,7 @@ type Gateway struct {
 
 	queue serialQueue
 	state state
+	muc   mucState // group portals as MUC rooms (muc.go)
 
 	// rosterHosts are the server hosts that granted this component XEP-0356
 	// roster privilege on the current connection (under mu).

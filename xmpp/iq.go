@@ -19,6 +19,10 @@ func (g *Gateway) handleIQ(st *inStanza) {
 		g.replyError(st, newErr(errModify, "bad-request", "IQ without payload"))
 		return
 	}
+	if g.isRoomJID(st.to) {
+		g.handleRoomIQ(st)
+		return
+	}
 	ns, local := payload.Name.Space, payload.Name.Local
 	get := typ == "get"
 	// Discovery, ping and version are open to anyone: they show what the

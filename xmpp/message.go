@@ -9,6 +9,10 @@ import (
 
 func (g *Gateway) handleMessage(st *inStanza) {
 	user := st.user
+	if g.isRoomJID(st.to) {
+		g.handleRoomMessage(st)
+		return
+	}
 	switch st.typ() {
 	case "error":
 		g.log.Debug().Str("user", user.ID).Str("to", st.to.String()).Msg("message error from user")

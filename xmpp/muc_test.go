@@ -1,0 +1,135 @@
+package xmpp
+
+import (
+	"bytes"
+	"encoding/xml"
+	"strings"
+	"testing"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/msnbridge/msnbridge/bridge"
+)
+
+func TestRoomJIDRoundTrip(t *testing.T) {
+	domain := jid.MustParse("msn.example.org")
+	cases := map[bridge.PortalID]string{
+		"3f2a9c":         `group-3f2a9c@msn.example.org`,
+		"a.b_c-d":        `group-a.b_c-d@msn.example.org`,
+		"Mixed":          `groupx-4d69786564@msn.example.org`, // JIDs fold case, ids need not
+		"has space/@\\x": `groupx-6861732073706163652f405c78@msn.example.org`,
+		"ünï":            `groupx-c3bc6ec3af@msn.example.org`,
+	}
+	for id, want := range cases {
+		j, err := RoomJID(domain, id)
+		if err != nil {
+			t.Fatalf("RoomJID(%q): %v", id, err)
+		}
+		if j.String() != want {
+			t.Errorf("RoomJID(%q) = %s, want %s", id, j, want)
+		}
+		back, err := PortalOfRoom(domain, j)
+		if err != nil || back != id {
+			t.Errorf("PortalOfRoom(%s) = %q, %v; want %q", j, back, err, id)
+		}
+		// With a nick, the room is the same.
+		withNick, _ := j.WithResource("Bob")
+		if back, err := PortalOfRoom(domain, withNick); err != nil || back != id {
+			t.Errorf("PortalOfRoom(%s) = %q, %v", withNick, back, err)
+		}
+	}
+	if _, err := RoomJID(domain, ""); err == nil {
+		t.Error("empty portal id got a room")
+	}
+	if _, err := RoomJID(domain, bridge.PortalID(strings.Repeat("a", maxPortalIDLen+1))); err == nil {
+		t.Error("over-long portal id got a room")
+	}
+}
+
+func TestPortalOfRoomRejects(t *testing.T) {
+	domain := jid.MustParse("msn.example.org")
+	for _, s := range []string{
+		`alice\40hotmail.com@msn.example.org`, // a contact, never a room
+		`group-@msn.example.org`,
+		`groupx-@msn.example.org`,
+		`groupx-zz@msn.example.org`,     // not hex
+		`groupx-616263@msn.example.org`, // "abc" is safe: only group-abc names it
+		`group-abc@other.example.org`,
+		`msn.example.org`,
+		`room@msn.example.org`,
+	} {
+		if id, err := PortalOfRoom(domain, jid.MustParse(s)); err == nil {
+			t.Errorf("PortalOfRoom(%s) = %q, want an error", s, id)
+		}
+	}
+	// Contact JIDs and room JIDs never meet.
+	for _, passport := range []string{"group-x@hotmail.com", "groupx-61@x.org"} {
+		c, err := ContactJID(domain, passport)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := PortalOfRoom(domain, c); err == nil {
+			t.Errorf("contact JID %s taken for a room", c)
+		}
+	}
+}
+
+func TestOccupantNicks(t *testing.T) {
+	domain := jid.MustParse("msn.example.org")
+	members := []string{"Bob@Hotmail.com", "carol@hotmail.com", "dave@hotmail.com", "erin@hotmail.com", "frank@hotmail.com", "bob@hotmail.com"}
+	names := map[string]string{
+		"bob@hotmail.com":   "Bob",
+		"carol@hotmail.com": "Sam",
+		"dave@hotmail.com":  "Sam",
+		"erin@hotmail.com":  "",         // no name: the passport
+		"frank@hotmail.com": "me\x00ow", // not a valid nick: the passport
+	}
+	got := occupantNicks(domain, members, names, map[string]bool{"Bob": true})
+	want := map[string]string{
+		"bob@hotmail.com":   "Bob (bob@hotmail.com)", // the user holds "Bob"
+		"carol@hotmail.com": "Sam (carol@hotmail.com)",
+		"dave@hotmail.com":  "Sam (dave@hotmail.com)",
+		"erin@hotmail.com":  "erin@hotmail.com",
+		"frank@hotmail.com": "frank@hotmail.com",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("nicks %v, want %v", got, want)
+	}
+	for p, n := range want {
+		if got[p] != n {
+			t.Errorf("nick of %s = %q, want %q", p, got[p], n)
+		}
+	}
+	seen := make(map[string]bool)
+	for _, n := range got {
+		if seen[n] {
+			t.Errorf("nick %q given twice", n)
+		}
+		seen[n] = true
+	}
+}
+
+func TestMUCStanzaShapes(t *testing.T) {
+	room := jid.MustParse("group-abc@msn.example.org")
+	var buf bytes.Buffer
+	enc := xml.NewEncoder(&buf)
+	if err := enc.Encode(occupantPresence(room, "Bob <b>", "u@x/r", "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Encode(selfPresence(room, "me", "u@x/r", "unavailable", true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Encode(outMessage{From: "msn.example.org", To: "u@x", Extra: []any{directInvite{JID: room.String()}}}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		`<presence from="group-abc@msn.example.org/Bob &lt;b&gt;" to="u@x/r"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="none" role="participant"></item></x></presence>`,
+		`<presence type="unavailable" from="group-abc@msn.example.org/me" to="u@x/r"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="none" role="none"></item><status code="110"></status><status code="210"></status></x></presence>`,
+		`<x xmlns="jabber:x:conference" jid="group-abc@msn.example.org"></x>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s\nin %s", want, out)
+		}
+	}
+}
