@@ -399,6 +399,11 @@ func (g *Gateway) deliverMembership(ctx context.Context, user bridge.UserID, e b
 	if e.Name != "" {
 		r.names[passport] = e.Name
 	}
+	if len(r.joined) == 0 {
+		// Nobody has seen the nicks yet: name everyone afresh with what is
+		// now known. Once the user is in, nicks stay as they were shown.
+		r.occupants = occupantNicks(g.domain, p.Members, g.memberNames(user, r, p.Members), nil)
+	}
 	if e.Joined {
 		n, isNew := g.addOccupant(user, r, passport)
 		if isNew && len(r.joined) > 0 {
