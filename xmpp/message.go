@@ -20,7 +20,7 @@ func (g *Gateway) handleMessage(st *inStanza) {
 	case "headline":
 		return
 	case "groupchat":
-		g.replyError(st, newErr(errModify, "not-acceptable", "group chats are not supported by this gateway yet"))
+		g.replyError(st, newErr(errModify, "not-acceptable", "group chats happen in the rooms the gateway invites you to"))
 		return
 	}
 	if st.toGateway() {

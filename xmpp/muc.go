@@ -308,11 +308,16 @@ func (g *Gateway) deliverGroupMessage(ctx context.Context, user bridge.UserID, p
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.joined) == 0 {
+		// Invite first: when that fails the core delivers m again, and it
+		// must not then be kept twice.
+		if err := g.inviteIfNeeded(ctx, user, r); err != nil {
+			return "", err
+		}
 		if len(r.backlog) >= maxBacklog {
 			r.backlog = r.backlog[1:]
 		}
 		r.backlog = append(r.backlog, m)
-		return "", g.inviteIfNeeded(ctx, user, r)
+		return "", nil
 	}
 	return g.sendGroupMessage(ctx, user, r, m, false)
 }

@@ -133,3 +133,31 @@ func TestMUCStanzaShapes(t *testing.T) {
 		}
 	}
 }
+
+func FuzzPortalOfRoom(f *testing.F) {
+	domain := jid.MustParse("msn.example.org")
+	for _, s := range []string{"group-abc", "groupx-4d69786564", "groupx-616263", "group-", `alice\40x.org`, "groupx-zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		// Any portal id either has no room or a room that leads back to it.
+		if j, err := RoomJID(domain, bridge.PortalID(s)); err == nil {
+			if back, err := PortalOfRoom(domain, j); err != nil || string(back) != s {
+				t.Fatalf("RoomJID(%q) = %s leads back to %q, %v", s, j, back, err)
+			}
+		}
+		// Any localpart is either no room or the one canonical room of its id.
+		j, err := jid.New(s, domain.Domainpart(), "")
+		if err != nil {
+			return
+		}
+		id, err := PortalOfRoom(domain, j)
+		if err != nil {
+			return
+		}
+		canonical, err := RoomJID(domain, id)
+		if err != nil || !canonical.Equal(j) {
+			t.Fatalf("%s names portal %q, whose room is %s (%v)", j, id, canonical, err)
+		}
+	})
+}
