@@ -276,6 +276,16 @@ func (g *Gateway) inviteIfNeeded(ctx context.Context, user bridge.UserID, r *muc
 	return nil
 }
 
+// byNick lists the occupants ordered by nick (under r.mu).
+func (r *mucRoom) byNick() [][2]string {
+	out := make([][2]string, 0, len(r.occupants))
+	for p, n := range r.occupants {
+		out = append(out, [2]string{p, n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][1] < out[j][1] })
+	return out
+}
+
 func (r *mucRoom) sortedNicks() []string {
 	out := make([]string, 0, len(r.occupants))
 	for _, n := range r.occupants {
@@ -328,7 +338,7 @@ func (g *Gateway) sendGroupMessage(ctx context.Context, user bridge.UserID, r *m
 	if !m.FromSelf {
 		n, isNew := g.addOccupant(user, r, m.Sender)
 		if isNew {
-			if err := g.sendOccupant(ctx, r, n, ""); err != nil {
+			if err := g.sendOccupant(ctx, r, NormalizePassport(m.Sender), n, ""); err != nil {
 				return "", err
 			}
 		}
@@ -353,18 +363,25 @@ func (g *Gateway) sendGroupMessage(ctx context.Context, user bridge.UserID, r *m
 
 // sendOccupant sends an occupant's presence to every joined resource
 // (typ "" for available, "unavailable") (under r.mu).
-func (g *Gateway) sendOccupant(ctx context.Context, r *mucRoom, nick, typ string) error {
+func (g *Gateway) sendOccupant(ctx context.Context, r *mucRoom, passport, nick, typ string) error {
 	for full := range r.joined {
-		if err := g.sendCtx(ctx, occupantPresence(r.room, nick, full, typ)); err != nil {
+		if err := g.sendCtx(ctx, g.occupantPresence(r.room, passport, nick, full, typ)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func occupantPresence(room jid.JID, nick, to, typ string) mucPresence {
+// occupantPresence shows an MSN participant. The room is non-anonymous:
+// the item carries the participant's contact JID, so that clients can
+// tell who is who and open a one-to-one chat.
+func (g *Gateway) occupantPresence(room jid.JID, passport, nick, to, typ string) mucPresence {
+	real := ""
+	if j, err := g.ContactJID(passport); err == nil {
+		real = j.String()
+	}
 	return mucPresence{Type: typ, From: room.String() + "/" + nick, To: to,
-		X: &mucUserX{Items: []mucItem{{Affiliation: "none", Role: roleOf(typ)}}}}
+		X: &mucUserX{Items: []mucItem{{Affiliation: "none", Role: roleOf(typ), JID: real}}}}
 }
 
 func roleOf(typ string) string {
@@ -412,7 +429,7 @@ func (g *Gateway) deliverMembership(ctx context.Context, user bridge.UserID, e b
 	if e.Joined {
 		n, isNew := g.addOccupant(user, r, passport)
 		if isNew && len(r.joined) > 0 {
-			return "", g.sendOccupant(ctx, r, n, "")
+			return "", g.sendOccupant(ctx, r, passport, n, "")
 		}
 		return "", g.inviteIfNeeded(ctx, user, r)
 	}
@@ -421,7 +438,7 @@ func (g *Gateway) deliverMembership(ctx context.Context, user bridge.UserID, e b
 		return "", nil
 	}
 	delete(r.occupants, passport)
-	return "", g.sendOccupant(ctx, r, n, "unavailable")
+	return "", g.sendOccupant(ctx, r, passport, n, "unavailable")
 }
 
 // handleRoomPresence is the user joining (available presence to room/nick)
@@ -465,7 +482,7 @@ func (g *Gateway) handleRoomPresence(st *inStanza) {
 	if own, ok := r.joined[full]; ok {
 		// Already in: a presence update. Nick changes are not supported;
 		// the user keeps the nick they have.
-		_ = g.send(selfPresence(r.room, own, full, "", own != nick))
+		_ = g.send(selfPresence(r.room, own, full, ""))
 		return
 	}
 	given := nick
@@ -481,12 +498,17 @@ func (g *Gateway) handleRoomPresence(st *inStanza) {
 		return
 	}
 	r.joined[full] = nick
-	for _, n := range r.sortedNicks() {
-		if err := g.send(occupantPresence(r.room, n, full, "")); err != nil {
+	for _, o := range r.byNick() {
+		if err := g.send(g.occupantPresence(r.room, o[0], o[1], full, "")); err != nil {
 			return
 		}
 	}
-	if err := g.send(selfPresence(r.room, nick, full, "", nick != given)); err != nil {
+	// 100: the room is non-anonymous; 110: this is you; 210: renamed.
+	codes := []string{"100", "110"}
+	if nick != given {
+		codes = append(codes, "210")
+	}
+	if err := g.send(selfPresence(r.room, nick, full, "", codes...)); err != nil {
 		return
 	}
 	backlog := r.backlog
@@ -508,7 +530,7 @@ func (g *Gateway) leaveRoom(st *inStanza, id bridge.PortalID, full string) {
 	r, _ := g.muc.room(user.ID, id, nil)
 	if r == nil {
 		if st.typ() == "unavailable" {
-			_ = g.send(selfPresence(st.to.Bare(), st.to.Resourcepart(), full, "unavailable", false))
+			_ = g.send(selfPresence(st.to.Bare(), st.to.Resourcepart(), full, "unavailable", "110"))
 		}
 		return
 	}
@@ -520,7 +542,7 @@ func (g *Gateway) leaveRoom(st *inStanza, id bridge.PortalID, full string) {
 	}
 	delete(r.joined, full)
 	if st.typ() == "unavailable" {
-		_ = g.send(selfPresence(r.room, own, full, "unavailable", false))
+		_ = g.send(selfPresence(r.room, own, full, "unavailable", "110"))
 	}
 	if len(r.joined) > 0 {
 		return
@@ -533,10 +555,15 @@ func (g *Gateway) leaveRoom(st *inStanza, id bridge.PortalID, full string) {
 	}
 }
 
-func selfPresence(room jid.JID, nick, to, typ string, renamed bool) mucPresence {
-	x := &mucUserX{Items: []mucItem{{Affiliation: "none", Role: roleOf(typ)}}, Status: []mucStatus{{Code: "110"}}}
-	if renamed {
-		x.Status = append(x.Status, mucStatus{Code: "210"})
+// selfPresence is the user's own presence in the room, sent to their
+// resource to (status codes default to just 110, "this is you").
+func selfPresence(room jid.JID, nick, to, typ string, codes ...string) mucPresence {
+	if len(codes) == 0 {
+		codes = []string{"110"}
+	}
+	x := &mucUserX{Items: []mucItem{{Affiliation: "none", Role: roleOf(typ), JID: to}}}
+	for _, c := range codes {
+		x.Status = append(x.Status, mucStatus{Code: c})
 	}
 	return mucPresence{Type: typ, From: room.String() + "/" + nick, To: to, X: x}
 }
@@ -702,6 +729,7 @@ type mucUserX struct {
 type mucItem struct {
 	Affiliation string `xml:"affiliation,attr"`
 	Role        string `xml:"role,attr"`
+	JID         string `xml:"jid,attr,omitempty"`
 }
 
 type mucStatus struct {

@@ -299,14 +299,14 @@ func TestMUCWithProsody(t *testing.T) {
 			if n.attr("type") != "" || item.attr("role") != "participant" || item.attr("affiliation") != "none" {
 				t.Fatalf("occupant %s: type %q item %+v", n.attr("from"), n.attr("type"), item)
 			}
-			seen[strings.TrimPrefix(n.attr("from"), room+"/")] = true
+			seen[strings.TrimPrefix(n.attr("from"), room+"/")+" "+item.attr("jid")] = true
 		}
-		if !seen["Bob"] || !seen["Carol"] {
-			t.Fatalf("occupants %v, want Bob and Carol", seen)
+		if !seen[`Bob bob\40hotmail.com@`+gw] || !seen[`Carol carol\40hotmail.com@`+gw] {
+			t.Fatalf("occupants %v, want Bob and Carol with their contact JIDs", seen)
 		}
 		self := alice.expect(t, "self-presence", func(n *node) bool { return n.Name.Local == "presence" })
-		if self.attr("from") != room+"/Bob (you)" || strings.Join(mucStatusCodes(self), ",") != "110,210" {
-			t.Fatalf("self-presence from %q codes %v, want %q 110,210", self.attr("from"), mucStatusCodes(self), room+"/Bob (you)")
+		if self.attr("from") != room+"/Bob (you)" || strings.Join(mucStatusCodes(self), ",") != "100,110,210" {
+			t.Fatalf("self-presence from %q codes %v, want %q 100,110,210", self.attr("from"), mucStatusCodes(self), room+"/Bob (you)")
 		}
 		m := alice.expect(t, "the message that came before the join", func(n *node) bool { return n.Name.Local == "message" })
 		if m.attr("type") != "groupchat" || !fromRoom(m, "Bob") || m.child("", "body").text() != "hello group" || m.child("urn:xmpp:delay", "delay") == nil {

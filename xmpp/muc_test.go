@@ -111,12 +111,13 @@ func TestOccupantNicks(t *testing.T) {
 
 func TestMUCStanzaShapes(t *testing.T) {
 	room := jid.MustParse("group-abc@msn.example.org")
+	g := &Gateway{domain: jid.MustParse("msn.example.org")}
 	var buf bytes.Buffer
 	enc := xml.NewEncoder(&buf)
-	if err := enc.Encode(occupantPresence(room, "Bob <b>", "u@x/r", "")); err != nil {
+	if err := enc.Encode(g.occupantPresence(room, "bob@hotmail.com", "Bob <b>", "u@x/r", "")); err != nil {
 		t.Fatal(err)
 	}
-	if err := enc.Encode(selfPresence(room, "me", "u@x/r", "unavailable", true)); err != nil {
+	if err := enc.Encode(selfPresence(room, "me", "u@x/r", "unavailable", "110", "210")); err != nil {
 		t.Fatal(err)
 	}
 	if err := enc.Encode(outMessage{From: "msn.example.org", To: "u@x", Extra: []any{directInvite{JID: room.String()}}}); err != nil {
@@ -124,8 +125,8 @@ func TestMUCStanzaShapes(t *testing.T) {
 	}
 	out := buf.String()
 	for _, want := range []string{
-		`<presence from="group-abc@msn.example.org/Bob &lt;b&gt;" to="u@x/r"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="none" role="participant"></item></x></presence>`,
-		`<presence type="unavailable" from="group-abc@msn.example.org/me" to="u@x/r"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="none" role="none"></item><status code="110"></status><status code="210"></status></x></presence>`,
+		`<presence from="group-abc@msn.example.org/Bob &lt;b&gt;" to="u@x/r"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="none" role="participant" jid="bob\40hotmail.com@msn.example.org"></item></x></presence>`,
+		`<presence type="unavailable" from="group-abc@msn.example.org/me" to="u@x/r"><x xmlns="http://jabber.org/protocol/muc#user"><item affiliation="none" role="none" jid="u@x/r"></item><status code="110"></status><status code="210"></status></x></presence>`,
 		`<x xmlns="jabber:x:conference" jid="group-abc@msn.example.org"></x>`,
 	} {
 		if !strings.Contains(out, want) {
