@@ -124,7 +124,7 @@ type delay struct {
 
 func (g *Gateway) deliverTyping(ctx context.Context, user bridge.UserID, t bridge.Typing) error {
 	if p, err := g.portalOf(ctx, user, t.Portal); err == nil && p.Kind == bridge.PortalGroup {
-		return nil
+		return g.deliverGroupTyping(ctx, user, p, t)
 	}
 	from, err := g.ContactJID(t.Sender)
 	if err != nil {

@@ -361,6 +361,32 @@ func (g *Gateway) sendGroupMessage(ctx context.Context, user bridge.UserID, r *m
 	return id, nil
 }
 
+// deliverGroupTyping shows a participant typing in a joined room; typing
+// alone neither invites the user nor is kept for later.
+func (g *Gateway) deliverGroupTyping(ctx context.Context, user bridge.UserID, p bridge.Portal, t bridge.Typing) error {
+	r, _ := g.muc.room(user.ID, p.ID, nil)
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	nick, ok := r.occupants[NormalizePassport(t.Sender)]
+	if !ok {
+		return nil
+	}
+	state := "paused"
+	if t.Active {
+		state = "composing"
+	}
+	for full := range r.joined {
+		if err := g.sendCtx(ctx, outMessage{Type: "groupchat", From: r.room.String() + "/" + nick, To: full,
+			Extra: []any{el(nsChatStates, state), noStore{}}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sendOccupant sends an occupant's presence to every joined resource
 // (typ "" for available, "unavailable") (under r.mu).
 func (g *Gateway) sendOccupant(ctx context.Context, r *mucRoom, passport, nick, typ string) error {
@@ -606,8 +632,17 @@ func (g *Gateway) handleRoomMessage(st *inStanza) {
 		return
 	}
 	body := st.child("", "body").text()
+	ctx, cancel := g.coreCtx()
+	defer cancel()
 	if strings.TrimSpace(body) == "" {
-		return // chat states and the like: MSN group typing is not bridged
+		// Chat states: MSN has typing notifications, nothing else.
+		active := st.child(nsChatStates, "composing") != nil
+		if active || st.child(nsChatStates, "paused") != nil || st.child(nsChatStates, "active") != nil {
+			if err := g.core.SendTyping(ctx, user, id, active); err != nil {
+				g.log.Debug().Err(err).Str("user", user.ID).Msg("typing not sent")
+			}
+		}
+		return
 	}
 	text := bridge.Text{Body: body}
 	if st.child(nsStyling, "unstyled") == nil {
@@ -615,8 +650,6 @@ func (g *Gateway) handleRoomMessage(st *inStanza) {
 	}
 	fid := newID()
 	g.state.addPending(user.ID, fid, pendingMessage{to: st.from.String(), from: r.room.String(), id: st.attr("id"), at: time.Now()})
-	ctx, cancel := g.coreCtx()
-	defer cancel()
 	if err := g.core.SendMessage(ctx, user, id, bridge.OutgoingMessage{FrontendID: fid, Text: text}); err != nil {
 		g.state.takePending(user.ID, fid)
 		g.replyError(st, newErr(errWait, "recipient-unavailable", "not sent: "+err.Error()))

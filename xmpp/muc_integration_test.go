@@ -103,6 +103,15 @@ func (f *mucCore) SendMessage(_ context.Context, _ bridge.UserID, id bridge.Port
 	return nil
 }
 
+func (f *mucCore) SendTyping(_ context.Context, _ bridge.UserID, id bridge.PortalID, active bool) error {
+	text := "paused"
+	if active {
+		text = "composing"
+	}
+	f.calls <- mucCall{name: "SendTyping", portal: id, text: text}
+	return nil
+}
+
 func (f *mucCore) waitCall(t *testing.T, name string) mucCall {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
@@ -323,6 +332,18 @@ func TestMUCWithProsody(t *testing.T) {
 		m := alice.expect(t, "carol's message", func(n *node) bool { return n.Name.Local == "message" })
 		if m.attr("type") != "groupchat" || !fromRoom(m, "Carol") || m.child("", "body").text() != "*hi from carol*" {
 			t.Fatalf("message type %q from %q body %q", m.attr("type"), m.attr("from"), m.child("", "body").text())
+		}
+	})
+
+	t.Run("typing", func(t *testing.T) {
+		deliver(bridge.Typing{Portal: "grp1", Sender: "carol@hotmail.com", Active: true})
+		m := alice.expect(t, "carol typing", func(n *node) bool { return n.Name.Local == "message" })
+		if m.attr("type") != "groupchat" || !fromRoom(m, "Carol") || m.child(nsChatStates, "composing") == nil || m.child("", "body") != nil {
+			t.Fatalf("typing: message type %q from %q", m.attr("type"), m.attr("from"))
+		}
+		alice.send(t, `<message xmlns='jabber:client' type='groupchat' to='`+room+`'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+		if c := core.waitCall(t, "SendTyping"); c.portal != "grp1" || c.text != "composing" {
+			t.Fatalf("SendTyping(%s, %s)", c.portal, c.text)
 		}
 	})
 
