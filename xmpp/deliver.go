@@ -241,6 +241,9 @@ func (g *Gateway) deliverNotice(ctx context.Context, user bridge.UserID, n bridg
 	body := n.Text
 	if n.Portal != "" {
 		if p, err := g.portalOf(ctx, user, n.Portal); err == nil {
+			if id, shown, err := g.deliverGroupNotice(ctx, user, p, n); shown {
+				return id, err
+			}
 			who := p.Contact
 			if p.Kind == bridge.PortalGroup {
 				who = "group chat with " + strings.Join(p.Members, ", ")

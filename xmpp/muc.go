@@ -387,6 +387,31 @@ func (g *Gateway) deliverGroupTyping(ctx context.Context, user bridge.UserID, p 
 	return nil
 }
 
+// deliverGroupNotice shows a notice about a group portal in its room, as
+// a message from the room itself, when the user is in it; shown is false
+// otherwise and the notice goes the usual way.
+func (g *Gateway) deliverGroupNotice(ctx context.Context, user bridge.UserID, p bridge.Portal, n bridge.Notice) (id string, shown bool, err error) {
+	if p.Kind != bridge.PortalGroup {
+		return "", false, nil
+	}
+	r, _ := g.muc.room(user.ID, p.ID, nil)
+	if r == nil {
+		return "", false, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.joined) == 0 {
+		return "", false, nil
+	}
+	id = newID()
+	for full := range r.joined {
+		if err := g.sendCtx(ctx, outMessage{ID: id, Type: "groupchat", From: r.room.String(), To: full, Body: n.Text}); err != nil {
+			return "", true, err
+		}
+	}
+	return id, true, nil
+}
+
 // sendOccupant sends an occupant's presence to every joined resource
 // (typ "" for available, "unavailable") (under r.mu).
 func (g *Gateway) sendOccupant(ctx context.Context, r *mucRoom, passport, nick, typ string) error {

@@ -335,6 +335,14 @@ func TestMUCWithProsody(t *testing.T) {
 		}
 	})
 
+	t.Run("notice in the room", func(t *testing.T) {
+		deliver(bridge.Notice{Portal: "grp1", Text: "the file transfer could not be bridged"})
+		m := alice.expect(t, "the notice", func(n *node) bool { return n.Name.Local == "message" })
+		if m.attr("type") != "groupchat" || m.attr("from") != room || m.child("", "body").text() != "the file transfer could not be bridged" {
+			t.Fatalf("notice type %q from %q body %q", m.attr("type"), m.attr("from"), m.child("", "body").text())
+		}
+	})
+
 	t.Run("typing", func(t *testing.T) {
 		deliver(bridge.Typing{Portal: "grp1", Sender: "carol@hotmail.com", Active: true})
 		m := alice.expect(t, "carol typing", func(n *node) bool { return n.Name.Local == "message" })
