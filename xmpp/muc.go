@@ -164,6 +164,7 @@ type mucRoom struct {
 	names     map[string]string // passport -> friendly name learnt from Membership events
 	joined    map[string]string // the user's full JID -> their nick
 	backlog   []bridge.Message
+	gone      bool // the user left; the next event makes a new room
 }
 
 // mucState holds every user's rooms.
@@ -172,23 +173,30 @@ type mucState struct {
 	rooms map[string]*mucRoom // user+portal id -> room
 }
 
+// room returns the user's room of portal id, or makes one with create
+// (when not nil). create runs without the lock (it calls the core); if two
+// callers race, the first room stored wins.
 func (s *mucState) room(user string, id bridge.PortalID, create func() (*mucRoom, error)) (*mucRoom, error) {
+	k := key(user, string(id))
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r, ok := s.rooms[key(user, string(id))]; ok {
+	r, ok := s.rooms[k]
+	s.mu.Unlock()
+	if ok || create == nil {
 		return r, nil
-	}
-	if create == nil {
-		return nil, nil
 	}
 	r, err := create()
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.rooms[k]; ok {
+		return old, nil
+	}
 	if s.rooms == nil {
 		s.rooms = make(map[string]*mucRoom)
 	}
-	s.rooms[key(user, string(id))] = r
+	s.rooms[k] = r
 	return r, nil
 }
 
@@ -197,6 +205,22 @@ func (s *mucState) forget(user string, id bridge.PortalID, r *mucRoom) {
 	defer s.mu.Unlock()
 	if s.rooms[key(user, string(id))] == r {
 		delete(s.rooms, key(user, string(id)))
+	}
+}
+
+// lockedRoom is mucRoomOf with the room's lock held, never a room the user
+// has just left.
+func (g *Gateway) lockedRoom(ctx context.Context, user bridge.UserID, p bridge.Portal) (*mucRoom, error) {
+	for {
+		r, err := g.mucRoomOf(ctx, user, p)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		if !r.gone {
+			return r, nil
+		}
+		r.mu.Unlock()
 	}
 }
 
@@ -310,12 +334,11 @@ func (g *Gateway) groupPortal(ctx context.Context, user bridge.UserID, id bridge
 // deliverGroupMessage shows a message of a group portal in its room, or
 // keeps it (and invites the user) until the user joins.
 func (g *Gateway) deliverGroupMessage(ctx context.Context, user bridge.UserID, p bridge.Portal, m bridge.Message) (string, error) {
-	r, err := g.mucRoomOf(ctx, user, p)
+	r, err := g.lockedRoom(ctx, user, p)
 	if err != nil {
 		g.log.Warn().Err(err).Str("portal", string(p.ID)).Msg("group portal without a room; message dropped")
 		return "", fmt.Errorf("%w: %v", bridge.ErrUndeliverable, err)
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.joined) == 0 {
 		// Invite first: when that fails the core delivers m again, and it
@@ -463,11 +486,10 @@ func (g *Gateway) deliverMembership(ctx context.Context, user bridge.UserID, e b
 	p.Members = members
 	g.state.setPortal(user.ID, p)
 
-	r, err := g.mucRoomOf(ctx, user, p)
+	r, err := g.lockedRoom(ctx, user, p)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", bridge.ErrUndeliverable, err)
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if e.Name != "" {
 		r.names[passport] = e.Name
@@ -523,12 +545,11 @@ func (g *Gateway) handleRoomPresence(st *inStanza) {
 		g.replyError(st, newErr(errCancel, "item-not-found", "no such MSN group chat"))
 		return
 	}
-	r, err := g.mucRoomOf(ctx, user, p)
+	r, err := g.lockedRoom(ctx, user, p)
 	if err != nil {
 		g.replyError(st, newErr(errCancel, "item-not-found", err.Error()))
 		return
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	if own, ok := r.joined[full]; ok {
 		// Already in: a presence update. Nick changes are not supported;
@@ -598,6 +619,7 @@ func (g *Gateway) leaveRoom(st *inStanza, id bridge.PortalID, full string) {
 	if len(r.joined) > 0 {
 		return
 	}
+	r.gone = true
 	g.muc.forget(user.ID, id, r)
 	ctx, cancel := g.coreCtx()
 	defer cancel()
