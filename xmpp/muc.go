@@ -552,9 +552,12 @@ func (g *Gateway) handleRoomPresence(st *inStanza) {
 	}
 	defer r.mu.Unlock()
 	if own, ok := r.joined[full]; ok {
-		// Already in: a presence update. Nick changes are not supported;
-		// the user keeps the nick they have.
-		_ = g.send(selfPresence(r.room, own, full, ""))
+		if own != nick {
+			// XEP-0045 §7.6: a refused nick change is an error from the new nick.
+			g.replyError(st, newErr(errCancel, "not-acceptable", "nicknames cannot be changed in MSN group chats; you are "+own))
+			return
+		}
+		_ = g.send(selfPresence(r.room, own, full, "")) // a presence update
 		return
 	}
 	given := nick

@@ -112,6 +112,18 @@ func (f *mucCore) SendTyping(_ context.Context, _ bridge.UserID, id bridge.Porta
 	return nil
 }
 
+// waitCallAny returns the next call, whatever it is.
+func (f *mucCore) waitCallAny(t *testing.T) mucCall {
+	t.Helper()
+	select {
+	case c := <-f.calls:
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatal("no call into the core")
+		return mucCall{}
+	}
+}
+
 func (f *mucCore) waitCall(t *testing.T, name string) mucCall {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
@@ -135,13 +147,16 @@ type mucClient struct {
 	in   chan *node
 }
 
-func mucDial(t *testing.T, name string) *mucClient {
+// mucDial registers name (when register) and connects a new resource of it.
+func mucDial(t *testing.T, name string, register bool) *mucClient {
 	t.Helper()
 	const password = "test-password"
 	domain := mucEnv(t, "MSNBRIDGE_TEST_XMPP_DOMAIN")
-	out, err := exec.Command("prosodyctl", "--config", mucEnv(t, "MSNBRIDGE_TEST_XMPP_CONFIG"), "register", name, domain, password).CombinedOutput()
-	if err != nil {
-		t.Fatalf("prosodyctl register %s: %v: %s", name, err, out)
+	if register {
+		out, err := exec.Command("prosodyctl", "--config", mucEnv(t, "MSNBRIDGE_TEST_XMPP_CONFIG"), "register", name, domain, password).CombinedOutput()
+		if err != nil {
+			t.Fatalf("prosodyctl register %s: %v: %s", name, err, out)
+		}
 	}
 	addr := jid.MustParse(name + "@" + domain)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -239,7 +254,8 @@ func TestMUCWithProsody(t *testing.T) {
 		t.Fatal("component never connected")
 	}
 
-	alice := mucDial(t, "mucalice"+newID()[:8])
+	aliceName := "mucalice" + newID()[:8]
+	alice := mucDial(t, aliceName, true)
 	user := bridge.UserID{Frontend: Kind, ID: alice.jid.Bare().String()}
 	room := "group-grp1@" + gw
 	deliver := func(ev bridge.Event) {
@@ -381,9 +397,48 @@ func TestMUCWithProsody(t *testing.T) {
 		}
 	})
 
+	t.Run("second resource", func(t *testing.T) {
+		phone := mucDial(t, aliceName, false)
+		phone.send(t, `<presence xmlns='jabber:client' to='`+room+`/phone'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		self := phone.expect(t, "self-presence", func(n *node) bool {
+			return n.Name.Local == "presence" && len(mucStatusCodes(n)) > 0
+		})
+		if !fromRoom(self, "phone") {
+			t.Fatalf("phone joined as %q", self.attr("from"))
+		}
+		// A nick change is refused, from the nick asked for.
+		phone.send(t, `<presence xmlns='jabber:client' to='`+room+`/tablet'/>`)
+		e := phone.expect(t, "nick change refused", func(n *node) bool { return n.Name.Local == "presence" && n.attr("type") == "error" })
+		if !fromRoom(e, "tablet") || mucErrCondition(e) != "not-acceptable" {
+			t.Fatalf("nick change: error from %q condition %q", e.attr("from"), mucErrCondition(e))
+		}
+		// Messages reach both resources.
+		deliver(bridge.Message{Portal: "grp1", Sender: "bob@hotmail.com", Text: bridge.Text{Body: "to both"}})
+		for _, c := range []*mucClient{alice, phone} {
+			m := c.expect(t, "bob's message", func(n *node) bool { return n.Name.Local == "message" && n.child("", "body") != nil })
+			if !fromRoom(m, "Bob") || m.child("", "body").text() != "to both" {
+				t.Fatalf("%s got %q from %q", c.jid, m.child("", "body").text(), m.attr("from"))
+			}
+		}
+		// One resource leaving leaves the switchboard alone.
+		phone.send(t, `<presence xmlns='jabber:client' type='unavailable' to='`+room+`/phone'/>`)
+		phone.expect(t, "self-presence unavailable", func(n *node) bool { return n.Name.Local == "presence" && n.attr("type") == "unavailable" })
+		// Both resources' stanzas go through one queue, in order: once
+		// alice's message reaches the core, the phone's leave is done.
+		alice.send(t, `<message xmlns='jabber:client' type='groupchat' id='still' to='`+room+`'><body>still here</body></message>`)
+		for c := core.waitCallAny(t); c.name != "SendMessage"; c = core.waitCallAny(t) {
+			if c.name == "LeavePortal" {
+				t.Fatal("LeavePortal when another resource is still in the room")
+			}
+		}
+		alice.expect(t, "the reflection", func(n *node) bool { return n.Name.Local == "message" && n.attr("id") == "still" })
+	})
+
 	t.Run("leave", func(t *testing.T) {
 		alice.send(t, `<presence xmlns='jabber:client' type='unavailable' to='`+room+`/Bob (you)'/>`)
-		n := alice.expect(t, "self-presence unavailable", func(n *node) bool { return n.Name.Local == "presence" })
+		n := alice.expect(t, "self-presence unavailable", func(n *node) bool {
+			return n.Name.Local == "presence" && strings.HasPrefix(n.attr("from"), room+"/")
+		})
 		if n.attr("type") != "unavailable" || !fromRoom(n, "Bob (you)") || strings.Join(mucStatusCodes(n), ",") != "110" {
 			t.Fatalf("presence type %q from %q codes %v", n.attr("type"), n.attr("from"), mucStatusCodes(n))
 		}
