@@ -162,3 +162,31 @@ func FuzzPortalOfRoom(f *testing.F) {
 		}
 	})
 }
+
+func TestAddOccupantKeepsShownNicks(t *testing.T) {
+	g := &Gateway{domain: jid.MustParse("msn.example.org")}
+	g.state.init()
+	user := bridge.UserID{Frontend: Kind, ID: "u@example.org"}
+	g.state.setContact(user.ID, bridge.Contact{Passport: "sam1@hotmail.com", FriendlyName: "Sam"})
+	g.state.setContact(user.ID, bridge.Contact{Passport: "sam2@hotmail.com", FriendlyName: "Sam"})
+	r := &mucRoom{names: map[string]string{"me2@hotmail.com": "Me"}, joined: map[string]string{"u@example.org/pc": "Me"}}
+	r.occupants = occupantNicks(g.domain, []string{"sam1@hotmail.com"}, g.memberNames(user, r, []string{"sam1@hotmail.com"}), r.userNicks())
+	if r.occupants["sam1@hotmail.com"] != "Sam" {
+		t.Fatalf("first Sam is %q", r.occupants["sam1@hotmail.com"])
+	}
+	// A second Sam joins: the first keeps the nick the user already sees.
+	if n, isNew := g.addOccupant(user, r, "Sam2@Hotmail.com"); !isNew || n != "Sam (sam2@hotmail.com)" {
+		t.Errorf("second Sam: %q, new %v", n, isNew)
+	}
+	if r.occupants["sam1@hotmail.com"] != "Sam" {
+		t.Errorf("first Sam renamed to %q", r.occupants["sam1@hotmail.com"])
+	}
+	// Someone named like the user does not take the user's nick.
+	if n, _ := g.addOccupant(user, r, "me2@hotmail.com"); n != "Me (me2@hotmail.com)" {
+		t.Errorf("namesake of the user: %q", n)
+	}
+	// Known participants are not new.
+	if n, isNew := g.addOccupant(user, r, "sam1@hotmail.com"); isNew || n != "Sam" {
+		t.Errorf("known participant: %q, new %v", n, isNew)
+	}
+}
