@@ -233,10 +233,17 @@ func (b *Bridge) Start(ctx context.Context) error {
 			b.log.Warn().Str("user", user.String()).Msg("stored login for a frontend that is not running; not resuming it")
 			continue
 		}
+		l := b.newLogin(user, rec)
 		if rec.State == string(LoginLoggedOut) {
+			// Signed out on purpose (SetStatus(StatusOffline)): the login is
+			// kept and known, so Status reports it and Relogin or another
+			// status signs it back in; it just does not connect now.
+			l.state = LoginLoggedOut
+			b.mu.Lock()
+			b.logins[user] = l
+			b.mu.Unlock()
 			continue
 		}
-		l := b.newLogin(user, rec)
 		l.startDelay = resumeDelay(resumed, interval, rand.Int64N)
 		resumed++
 		b.mu.Lock()

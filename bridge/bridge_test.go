@@ -499,6 +499,36 @@ func TestLogoutForgetsLogin(t *testing.T) {
 	}
 }
 
+func TestOfflineKeepsTheLoginAcrossRestarts(t *testing.T) {
+	e := newEnv(t)
+	e.login(t)
+	ctx := context.Background()
+	if err := e.b.SetStatus(ctx, e.user, bridge.StatusOffline); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := e.srv.WaitOffline(wctx, "alice@example.com"); err != nil {
+		t.Fatal("still signed in to MSN after going offline")
+	}
+	e.stop()
+	e.start(t)
+	st, err := e.b.Status(ctx, e.user)
+	if err != nil || st.Passport != "alice@example.com" || st.State != bridge.LoginLoggedOut {
+		t.Fatalf("Status after a restart: %+v, %v; want the kept login, logged out", st, err)
+	}
+	if e.srv.Online("alice@example.com") {
+		t.Fatal("a restart signed in a login that went offline on purpose")
+	}
+	// Any other status signs it back in.
+	if err := e.b.SetStatus(ctx, e.user, bridge.StatusAway); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.WaitStatus(wctx, "alice@example.com", "AWY"); err != nil {
+		t.Fatalf("status %s after coming back, want AWY", e.srv.Status("alice@example.com"))
+	}
+}
+
 func TestLoginsAreRateLimited(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

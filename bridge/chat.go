@@ -230,15 +230,27 @@ func (b *Bridge) SendMessage(ctx context.Context, user UserID, id PortalID, msg 
 }
 
 func (b *Bridge) sendText(ctx context.Context, l *login, p Portal, msg OutgoingMessage) error {
-	client, err := l.connectedClient(ctx)
-	if err != nil {
-		return err
+	var client *msnp.Client
+	var err error
+	for attempt := 0; ; attempt++ {
+		client, err = l.connectedClient(ctx)
+		if err != nil {
+			return err
+		}
+		var cv *msnp.Conversation
+		cv, err = l.conversation(ctx, client, p)
+		if err != nil {
+			return err
+		}
+		err = cv.SendText(ctx, cleanBody(msg.Text.Body), formatToMSN(msg.Text))
+		// When the MSN session went down under the send, the message was
+		// not accepted: wait for the reconnect and send it on the new
+		// session rather than fail it.
+		if err == nil || attempt >= 2 || ctx.Err() != nil || l.currentClient() == client {
+			break
+		}
+		l.log.Info().Err(err).Msg("the MSN session ended during a send; sending again after the reconnect")
 	}
-	cv, err := l.conversation(ctx, client, p)
-	if err != nil {
-		return err
-	}
-	err = cv.SendText(ctx, cleanBody(msg.Text.Body), formatToMSN(msg.Text))
 	if msnp.CodeOf(err) == msnp.ErrUserNotOnline && p.Kind == PortalDirect && client.Protocol() >= msnp.MSNP13 {
 		// The contact is offline: leave an offline message, which MSN
 		// delivers when they next sign in.

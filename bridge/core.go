@@ -244,8 +244,11 @@ func (b *Bridge) SetStatus(ctx context.Context, user UserID, status Status) erro
 		if err != nil {
 			return err
 		}
-		l.stop()
+		// Stored before signing out: once MSN sees the account go, a
+		// restart must already find it signed out on purpose, or it would
+		// sign it back in.
 		l.setState(ctx, LoginLoggedOut, "Signed out of MSN because you went offline; your login is kept.", "")
+		l.stop()
 		return nil
 	}
 	if l := b.loginOf(user); l != nil && l.currentState() == LoginLoggedOut {

@@ -235,6 +235,9 @@ type Core interface {
 	Login(ctx context.Context, user UserID, passport, password string) error
 	Logout(ctx context.Context, user UserID) error
 	Relogin(ctx context.Context, user UserID) error
+	// Status fails with ErrNotLoggedIn for a user with no stored login. A
+	// login signed out with SetStatus(StatusOffline) is still reported,
+	// in state LoginLoggedOut, across restarts too.
 	Status(ctx context.Context, user UserID) (LoginStatus, error)
 
 	Contacts(ctx context.Context, user UserID) ([]Contact, error)
@@ -243,6 +246,9 @@ type Core interface {
 	BlockContact(ctx context.Context, user UserID, passport string) error
 	UnblockContact(ctx context.Context, user UserID, passport string) error
 
+	// SetStatus waits (up to 30 s, or ctx) for a sign-in under way, and
+	// fails at once when the login cannot connect. StatusOffline signs
+	// out but keeps the login; any other status signs it back in.
 	SetStatus(ctx context.Context, user UserID, status Status) error
 	SetPersonalMessage(ctx context.Context, user UserID, text string) error
 	SetFriendlyName(ctx context.Context, user UserID, name string) error

@@ -33,6 +33,7 @@ type login struct {
 	cancel     context.CancelFunc
 	done       chan struct{}
 	connected  chan struct{} // closed while connected; replaced on disconnect
+	changed    chan struct{} // closed and replaced at every state change
 	// seen is each contact as the events so far describe it.
 	seen map[string]Contact
 }
@@ -43,6 +44,7 @@ func (b *Bridge) newLogin(user UserID, rec store.Login) *login {
 		log:        b.log.With().Str("user", user.String()).Str("login", rec.Passport).Logger(),
 		wantStatus: msnp.StatusOnline,
 		connected:  make(chan struct{}),
+		changed:    make(chan struct{}),
 	}
 }
 
@@ -340,8 +342,20 @@ func (l *login) storeContact(c msnp.Contact) {
 // not announced again.
 func (l *login) setState(ctx context.Context, s LoginState, msg, lastErr string) {
 	l.mu.Lock()
+	if l.state == LoginLoggedOut && s != LoginLoggedOut {
+		// Signed out on purpose: this login is finished (Relogin makes a
+		// new one). A late event of its session, such as the end of a
+		// sign-in that was under way, must not store it as connected, or
+		// the next start would sign the account back in.
+		l.mu.Unlock()
+		return
+	}
 	changed := l.state != s
 	l.state = s
+	if changed {
+		close(l.changed)
+		l.changed = make(chan struct{})
+	}
 	l.mu.Unlock()
 	if err := l.b.store.Logins.SetState(context.WithoutCancel(ctx), l.id, string(s), lastErr); err != nil {
 		l.b.obs.Error(ErrorStore)
@@ -351,6 +365,14 @@ func (l *login) setState(ctx context.Context, s LoginState, msg, lastErr string)
 		l.log.Info().Str("state", string(s)).Msg("login state")
 		l.b.emit(l.user, LoginStateChange{State: s, Message: msg})
 	}
+}
+
+// currentClient is the client of the session in progress, nil between
+// sessions.
+func (l *login) currentClient() *msnp.Client {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.client
 }
 
 func (l *login) currentState() LoginState {
@@ -364,7 +386,7 @@ func (l *login) currentState() LoginState {
 func (l *login) connectedClient(ctx context.Context) (*msnp.Client, error) {
 	for {
 		l.mu.Lock()
-		ch, client, state := l.connected, l.client, l.state
+		ch, client, state, changed := l.connected, l.client, l.state, l.changed
 		l.mu.Unlock()
 		select {
 		case <-ch:
@@ -376,10 +398,13 @@ func (l *login) connectedClient(ctx context.Context) (*msnp.Client, error) {
 		if state == LoginBadCredentials || state == LoginElsewhere || state == LoginLoggedOut {
 			return nil, ErrNotConnected
 		}
+		// A state change wakes the wait too: a sign-in that ends in bad
+		// credentials must fail the caller now, not at its deadline.
 		select {
 		case <-ctx.Done():
 			return nil, ErrNotConnected
 		case <-ch:
+		case <-changed:
 		}
 	}
 }

@@ -16,18 +16,23 @@ type noStore struct {
 	XMLName xml.Name `xml:"urn:xmpp:hints no-store"`
 }
 
+// undeliverable wraps bridge.ErrUndeliverable: the core drops the event
+// (logging why) instead of retrying it forever ahead of the user's others.
+func undeliverable(format string, args ...any) error {
+	return fmt.Errorf("xmpp: %w: %s", bridge.ErrUndeliverable, fmt.Sprintf(format, args...))
+}
+
 // Deliver implements bridge.Frontend: it shows ev to user as stanzas. It
 // returns ErrNotConnected (and the core retries) while the component is
-// down; events that cannot ever be shown are logged and dropped.
+// down, and an error wrapping bridge.ErrUndeliverable for events that can
+// never be shown (the core drops those).
 func (g *Gateway) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Event) (string, error) {
 	if user.Frontend != Kind {
-		g.log.Error().Str("user", user.String()).Msg("event for a user of another frontend; dropped")
-		return "", nil
+		return "", undeliverable("event for %s, a user of another frontend", user)
 	}
 	to, err := jid.Parse(user.ID)
 	if err != nil || to.Localpart() == "" {
-		g.log.Error().Str("user", user.ID).Msg("event for an invalid JID; dropped")
-		return "", nil
+		return "", undeliverable("event for %q, which is not a user's JID", user.ID)
 	}
 	user.ID = to.Bare().String()
 	g.mu.Lock()
@@ -50,8 +55,7 @@ func (g *Gateway) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Eve
 		g.state.setContact(user.ID, e.Contact)
 		p, err := g.contactPresence(user.ID, e.Contact)
 		if err != nil {
-			g.log.Warn().Err(err).Msg("presence of a contact without a JID; dropped")
-			return "", nil
+			return "", undeliverable("presence of a contact without a JID: %v", err)
 		}
 		return "", g.send(p)
 	case bridge.ContactChange:
@@ -65,8 +69,7 @@ func (g *Gateway) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Eve
 	case bridge.Membership:
 		return g.deliverMembership(ctx, user, e)
 	default:
-		g.log.Warn().Str("event", fmt.Sprintf("%T", ev)).Msg("unknown event; dropped")
-		return "", nil
+		return "", undeliverable("unknown event %T", ev)
 	}
 }
 
@@ -92,6 +95,9 @@ func (g *Gateway) deliverMessage(ctx context.Context, user bridge.UserID, m brid
 		return g.deliverGroupMessage(ctx, user, portal, m)
 	case m.FromSelf:
 		if perr != nil {
+			if errors.Is(perr, bridge.ErrNoSuchPortal) || errors.Is(perr, bridge.ErrNotLoggedIn) {
+				return "", undeliverable("a message sent elsewhere in a portal that is gone: %v", perr)
+			}
 			return "", fmt.Errorf("portal of a message sent elsewhere: %w", perr)
 		}
 		sender = portal.Contact
@@ -99,8 +105,7 @@ func (g *Gateway) deliverMessage(ctx context.Context, user bridge.UserID, m brid
 	}
 	from, err := g.ContactJID(sender)
 	if err != nil {
-		g.log.Warn().Err(err).Msg("message from a sender without a JID; dropped")
-		return "", nil
+		return "", undeliverable("message from a sender without a JID: %v", err)
 	}
 	id := newID()
 	msg := outMessage{ID: id, Type: "chat", From: from.String(), To: user.ID, Body: body}
@@ -128,7 +133,7 @@ func (g *Gateway) deliverTyping(ctx context.Context, user bridge.UserID, t bridg
 	}
 	from, err := g.ContactJID(t.Sender)
 	if err != nil {
-		return nil
+		return undeliverable("typing from a sender without a JID: %v", err)
 	}
 	state := "paused"
 	if t.Active {
@@ -141,7 +146,7 @@ func (g *Gateway) deliverTyping(ctx context.Context, user bridge.UserID, t bridg
 func (g *Gateway) deliverNudge(ctx context.Context, user bridge.UserID, n bridge.Nudge) (string, error) {
 	from, err := g.ContactJID(n.Sender)
 	if err != nil {
-		return "", nil
+		return "", undeliverable("nudge from a sender without a JID: %v", err)
 	}
 	name := n.Sender
 	if c, ok := g.state.contact(user.ID, NormalizePassport(n.Sender)); ok && c.FriendlyName != "" {
@@ -160,6 +165,9 @@ func (g *Gateway) deliverNudge(ctx context.Context, user bridge.UserID, n bridge
 func (g *Gateway) deliverContactChange(user bridge.UserID, c bridge.ContactChange) error {
 	switch c.Kind {
 	case bridge.ContactAdded, bridge.ContactAddedYou:
+		if _, err := g.ContactJID(c.Contact.Passport); err != nil {
+			return undeliverable("contact without a JID: %v", err)
+		}
 		g.state.setContact(user.ID, c.Contact)
 		g.pushRosterItem(user.ID, c.Contact)
 		return g.subscribeRequest(user.ID, c.Contact)
@@ -167,7 +175,7 @@ func (g *Gateway) deliverContactChange(user bridge.UserID, c bridge.ContactChang
 		g.state.removeContact(user.ID, c.Contact.Passport)
 		from, err := g.ContactJID(c.Contact.Passport)
 		if err != nil {
-			return nil
+			return undeliverable("contact without a JID: %v", err)
 		}
 		for _, typ := range []string{"unavailable", "unsubscribe", "unsubscribed"} {
 			if err := g.send(outPresence{Type: typ, From: from.String(), To: user.ID}); err != nil {
@@ -204,6 +212,15 @@ func (g *Gateway) deliverLoginState(user bridge.UserID, s bridge.LoginStateChang
 		if err := g.send(g.gatewayPresence(user)); err != nil {
 			return err
 		}
+		// Ask for the user's presence: after a restart of the bridge the
+		// gateway knows none of their resources, and the new MSN session
+		// must take the status they have on XMPP, not "online".
+		if err := g.send(outPresence{Type: "probe", From: g.domain.String(), To: user.ID}); err != nil {
+			return err
+		}
+		// What the user's resources already said, while the session was
+		// not connected, is applied now (in order with their stanzas).
+		g.queue.push(user.ID, func() { g.applyStatus(user) })
 		return g.syncRoster(user)
 	case bridge.LoginConnecting:
 		return nil

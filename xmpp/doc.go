@@ -25,8 +25,15 @@
 //   - Presence events for every contact after login, ContactChange for list
 //     changes, and DeliveryResult for every SendMessage (the FrontendID it
 //     carries is the gateway's own, unique per message).
+//   - Deliver's errors are ErrNotConnected (retry later, in order) or wrap
+//     bridge.ErrUndeliverable (the event can never be shown: drop it).
 //   - With config.XMPP.SignOutWhenUnavailable, SetStatus(StatusOffline)
-//     means "sign out but keep the login", and Relogin signs back in.
+//     means "sign out but keep the login" (Status still reports it, as
+//     LoginLoggedOut, after a restart), and Relogin signs back in.
+//   - The gateway gives the core the user's status only while the MSN
+//     session is connected (SetStatus would otherwise hold up the user's
+//     stanzas); on LoginConnected it applies what the user's resources
+//     said meanwhile and probes their presence.
 //
 // Group conversations are MUC rooms hosted by the gateway (muc.go): the user
 // gets a XEP-0249 invitation to group-<portal id>@<gateway> and joins it.

@@ -124,11 +124,14 @@ func (g *Gateway) ContactJID(passport string) (jid.JID, error) {
 }
 
 // Run connects to the server and serves until ctx ends, reconnecting with
-// capped exponential backoff and jitter whenever the connection drops.
+// capped exponential backoff and jitter whenever the connection drops. It
+// returns once the stanzas already received have been handled (their calls
+// into the core see ctx ended), so that nothing calls the core after Run.
 func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
 	g.ctx = ctx
 	g.mu.Unlock()
+	defer g.queue.wait()
 	delay := g.minBackoff
 	for {
 		connected, err := g.runOnce(ctx)
@@ -240,17 +243,27 @@ func (g *Gateway) announceOffline() {
 // send writes one stanza on the current session.
 func (g *Gateway) send(v any) error { return g.sendCtx(context.Background(), v) }
 
-// sendCtx is send bounded by ctx as well as by sendTimeout.
+// sendCtx is send, not started once ctx has ended, and bounded by
+// sendTimeout.
+//
+// mellium never gets a context that ends: when the context given to
+// Session.Encode ends (even by the cancel right after Encode returned), a
+// goroutine of mellium's may still set the connection's write deadline to
+// the past, failing whatever write another goroutine is making then and
+// breaking the stream. The timeout is the connection's write deadline
+// instead, moved forward by every send.
 func (g *Gateway) sendCtx(ctx context.Context, v any) error {
 	g.mu.Lock()
-	sess := g.sess
+	sess, conn := g.sess, g.conn
 	g.mu.Unlock()
 	if sess == nil {
 		return ErrNotConnected
 	}
-	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
-	defer cancel()
-	if err := sess.Encode(ctx, v); err != nil {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("xmpp: sending: %w", err)
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(sendTimeout))
+	if err := sess.Encode(context.Background(), v); err != nil {
 		return fmt.Errorf("xmpp: sending: %w", err)
 	}
 	return nil
@@ -422,7 +435,11 @@ func newID() string {
 type serialQueue struct {
 	mu      sync.Mutex
 	pending map[string][]func()
+	running sync.WaitGroup // one per busy key
 }
+
+// wait blocks until every queued function has run.
+func (q *serialQueue) wait() { q.running.Wait() }
 
 func (q *serialQueue) push(key string, f func()) bool {
 	q.mu.Lock()
@@ -435,9 +452,15 @@ func (q *serialQueue) push(key string, f func()) bool {
 		return false
 	}
 	q.pending[key] = append(fs, f)
+	if !running {
+		q.running.Add(1)
+	}
 	q.mu.Unlock()
 	if !running {
-		go q.run(key)
+		go func() {
+			defer q.running.Done()
+			q.run(key)
+		}()
 	}
 	return true
 }

@@ -248,9 +248,11 @@ func (g *Gateway) handleAvailability(st *inStanza) {
 		status = statusOfShow(st.child("", "show").text())
 	}
 	before, after := g.state.setResource(user.ID, st.from.Resourcepart(), status)
-	if before == after {
-		return
-	}
+	g.log.Debug().Str("user", user.ID).Str("resource", st.from.Resourcepart()).Str("before", string(before)).Str("after", string(after)).Msg("user availability")
+	// No early return when the combined status is unchanged: the core may
+	// not have taken it yet (a presence that arrived before the user's
+	// login was loaded, or the answer to the probe sent when it
+	// connected). What the core was last given is the test.
 	login, ok := g.loginStatus(user)
 	if !ok {
 		return
@@ -258,21 +260,56 @@ func (g *Gateway) handleAvailability(st *inStanza) {
 	ctx, cancel := g.coreCtx()
 	defer cancel()
 	if after == bridge.StatusOffline {
-		if g.cfg.SignOutWhenUnavailable && g.state.applyStatus(user.ID, bridge.StatusOffline) {
+		// The login's own state says whether it is signed out already (a
+		// sign-in started since is not in what the core was last given).
+		if g.cfg.SignOutWhenUnavailable && login.State != bridge.LoginLoggedOut {
 			if err := g.core.SetStatus(ctx, user, bridge.StatusOffline); err != nil {
 				g.log.Info().Err(err).Str("user", user.ID).Msg("signing out failed")
+				return
 			}
+			g.state.applyStatus(user.ID, bridge.StatusOffline)
 		}
 		return
 	}
-	if before == bridge.StatusOffline && g.cfg.SignOutWhenUnavailable && login.State != bridge.LoginConnected && login.State != bridge.LoginConnecting {
+	cameBack := before == bridge.StatusOffline || login.State == bridge.LoginLoggedOut
+	if cameBack && g.cfg.SignOutWhenUnavailable && login.State != bridge.LoginConnected && login.State != bridge.LoginConnecting {
 		if err := g.core.Relogin(ctx, user); err != nil {
 			g.log.Info().Err(err).Str("user", user.ID).Msg("signing back in failed")
 		}
+		// A new session starts from "online": the status is given again
+		// once it connects.
+		g.state.applyStatus(user.ID, "")
 	}
-	if g.state.applyStatus(user.ID, after) {
+	if login.State != bridge.LoginConnected {
+		// Setting a status waits for the MSN session, which would hold up
+		// this user's stanzas meanwhile; the gateway probes the user's
+		// presence when the session connects, and applies it then.
+		return
+	}
+	if g.state.appliedStatus(user.ID) != after {
 		if err := g.core.SetStatus(ctx, user, after); err != nil {
 			g.log.Info().Err(err).Str("user", user.ID).Str("status", string(after)).Msg("setting status failed")
+			return
 		}
+		g.state.applyStatus(user.ID, after)
 	}
+}
+
+// applyStatus gives the core the user's combined status, if it has not
+// had it yet and their MSN session is connected.
+func (g *Gateway) applyStatus(user bridge.UserID) {
+	status := g.state.combinedStatus(user.ID)
+	if status == bridge.StatusOffline || g.state.appliedStatus(user.ID) == status {
+		return
+	}
+	if login, ok := g.loginStatus(user); !ok || login.State != bridge.LoginConnected {
+		return
+	}
+	ctx, cancel := g.coreCtx()
+	defer cancel()
+	if err := g.core.SetStatus(ctx, user, status); err != nil {
+		g.log.Info().Err(err).Str("user", user.ID).Str("status", string(status)).Msg("setting status failed")
+		return
+	}
+	g.state.applyStatus(user.ID, status)
 }

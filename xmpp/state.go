@@ -146,6 +146,20 @@ func (s *state) setResource(user, resource string, status bridge.Status) (before
 	return before, combine(s.resources[user])
 }
 
+// combinedStatus is the user's status from all their resources.
+func (s *state) combinedStatus(user string) bridge.Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return combine(s.resources[user])
+}
+
+// appliedStatus is the status last given to the core ("" for none).
+func (s *state) appliedStatus(user string) bridge.Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applied[user]
+}
+
 // applyStatus records the status last given to the core and reports
 // whether it changed.
 func (s *state) applyStatus(user string, status bridge.Status) bool {

@@ -103,7 +103,17 @@ type bridgeRun struct {
 
 func startBridge(t *testing.T, cfg *config.Config) *bridgeRun {
 	t.Helper()
-	log, err := config.NewLogger(config.Logging{Level: "info", Format: "json"}, io.Discard)
+	// MSNBRIDGE_TEST_LOG names a file to keep the bridge's log in.
+	var w io.Writer = io.Discard
+	if path := os.Getenv("MSNBRIDGE_TEST_LOG"); path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		w = f
+	}
+	log, err := config.NewLogger(config.Logging{Level: "debug", Format: "json"}, w)
 	if err != nil {
 		t.Fatal(err)
 	}
