@@ -230,6 +230,7 @@ func (g *Gateway) afterConnect() {
 // announceOffline sends unavailable presence from every contact shown
 // online and from the gateway to every user it knows.
 func (g *Gateway) announceOffline() {
+	g.closeRooms()
 	for user, contacts := range g.state.onlineContacts() {
 		for _, c := range contacts {
 			if j, err := g.ContactJID(c.Passport); err == nil {

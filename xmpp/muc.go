@@ -644,6 +644,24 @@ func selfPresence(room jid.JID, nick, to, typ string, codes ...string) mucPresen
 	return mucPresence{Type: typ, From: room.String() + "/" + nick, To: to, X: x}
 }
 
+// closeRooms tells every joined resource it is out of its rooms (status
+// 332, system shutdown) and forgets the rooms: a restarted gateway knows of
+// no one in them, and clients rejoin on their own.
+func (g *Gateway) closeRooms() {
+	g.muc.mu.Lock()
+	rooms := g.muc.rooms
+	g.muc.rooms = nil
+	g.muc.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		for full, nick := range r.joined {
+			_ = g.send(selfPresence(r.room, nick, full, "unavailable", "110", "332"))
+		}
+		r.gone = true
+		r.mu.Unlock()
+	}
+}
+
 // handleRoomMessage takes the user's groupchat messages and mediated
 // invitations to a room.
 func (g *Gateway) handleRoomMessage(st *inStanza) {

@@ -247,7 +247,8 @@ func TestMUCWithProsody(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error)
 	go func() { runDone <- g.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-runDone })
+	stopGateway := sync.OnceValue(func() error { cancel(); return <-runDone })
+	t.Cleanup(func() { _ = stopGateway() })
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
 	if err := g.WaitConnected(wctx); err != nil {
@@ -449,6 +450,23 @@ func TestMUCWithProsody(t *testing.T) {
 		e := alice.expect(t, "an error", func(n *node) bool { return n.Name.Local == "message" && n.attr("id") == "late" })
 		if mucErrCondition(e) != "not-acceptable" {
 			t.Fatalf("after leaving: condition %q", mucErrCondition(e))
+		}
+	})
+
+	t.Run("shutdown", func(t *testing.T) {
+		room2 := "group-grp2@" + gw
+		alice.send(t, `<presence xmlns='jabber:client' to='`+room2+`/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		alice.expect(t, "joined the second room", func(n *node) bool {
+			return n.Name.Local == "presence" && n.attr("from") == room2+"/Alice" && len(mucStatusCodes(n)) > 0
+		})
+		if err := stopGateway(); err != nil {
+			t.Fatal(err)
+		}
+		n := alice.expect(t, "out of the room at shutdown", func(n *node) bool {
+			return n.Name.Local == "presence" && n.attr("from") == room2+"/Alice" && n.attr("type") == "unavailable"
+		})
+		if codes := strings.Join(mucStatusCodes(n), ","); codes != "110,332" {
+			t.Errorf("status codes %s, want 110,332", codes)
 		}
 	})
 }
