@@ -262,6 +262,7 @@ func (g *Gateway) unregister(st *inStanza) {
 	_ = g.send(outPresence{Type: "unavailable", From: g.domain.String(), To: user.ID})
 	_ = g.send(outPresence{Type: "unsubscribe", From: g.domain.String(), To: user.ID})
 	_ = g.send(outPresence{Type: "unsubscribed", From: g.domain.String(), To: user.ID})
+	g.closeUserRooms(user.ID)
 	g.state.forgetUser(user.ID)
 	g.log.Info().Str("user", user.ID).Msg("unregistered")
 }

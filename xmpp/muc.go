@@ -647,16 +647,30 @@ func selfPresence(room jid.JID, nick, to, typ string, codes ...string) mucPresen
 // closeRooms tells every joined resource it is out of its rooms (status
 // 332, system shutdown) and forgets the rooms: a restarted gateway knows of
 // no one in them, and clients rejoin on their own.
-func (g *Gateway) closeRooms() {
+func (g *Gateway) closeRooms() { g.dropRooms("", "110", "332") }
+
+// closeUserRooms takes an unregistered user out of their rooms (status
+// 321, no longer a member).
+func (g *Gateway) closeUserRooms(user string) { g.dropRooms(user, "110", "321") }
+
+// dropRooms forgets user's rooms (every user's, for ""), telling each
+// joined resource with these status codes.
+func (g *Gateway) dropRooms(user string, codes ...string) {
+	var rooms []*mucRoom
 	g.muc.mu.Lock()
-	rooms := g.muc.rooms
-	g.muc.rooms = nil
+	for k, r := range g.muc.rooms {
+		if user == "" || strings.HasPrefix(k, user+"\x00") {
+			rooms = append(rooms, r)
+			delete(g.muc.rooms, k)
+		}
+	}
 	g.muc.mu.Unlock()
 	for _, r := range rooms {
 		r.mu.Lock()
 		for full, nick := range r.joined {
-			_ = g.send(selfPresence(r.room, nick, full, "unavailable", "110", "332"))
+			_ = g.send(selfPresence(r.room, nick, full, "unavailable", codes...))
 		}
+		r.joined = map[string]string{}
 		r.gone = true
 		r.mu.Unlock()
 	}

@@ -190,3 +190,25 @@ func TestAddOccupantKeepsShownNicks(t *testing.T) {
 		t.Errorf("known participant: %q, new %v", n, isNew)
 	}
 }
+
+func TestCloseUserRoomsForgetsOnlyTheirs(t *testing.T) {
+	g := &Gateway{domain: jid.MustParse("msn.example.org")}
+	mk := func(id string) func() (*mucRoom, error) {
+		return func() (*mucRoom, error) {
+			return &mucRoom{portal: bridge.PortalID(id), joined: map[string]string{"x@y/z": "me"}}, nil
+		}
+	}
+	a, _ := g.muc.room("a@x", "p1", mk("p1"))
+	b, _ := g.muc.room("ab@x", "p2", mk("p2")) // a longer name with the same start
+	g.closeUserRooms("a@x")
+	if r, _ := g.muc.room("a@x", "p1", nil); r != nil || !a.gone || len(a.joined) != 0 {
+		t.Errorf("a@x's room still there (gone %v, joined %v)", a.gone, a.joined)
+	}
+	if r, _ := g.muc.room("ab@x", "p2", nil); r != b || b.gone {
+		t.Error("another user's room was dropped")
+	}
+	g.closeRooms()
+	if r, _ := g.muc.room("ab@x", "p2", nil); r != nil || !b.gone {
+		t.Error("closeRooms left a room")
+	}
+}
