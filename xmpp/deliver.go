@@ -67,9 +67,7 @@ func (g *Gateway) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Eve
 	case bridge.Notice:
 		return g.deliverNotice(ctx, user, e)
 	case bridge.Membership:
-		// Group portals wait for MUC support; their messages arrive as
-		// one-to-one chats marked as such.
-		return "", nil
+		return g.deliverMembership(ctx, user, e)
 	default:
 		return "", undeliverable("unknown event %T", ev)
 	}
@@ -94,11 +92,7 @@ func (g *Gateway) deliverMessage(ctx context.Context, user bridge.UserID, m brid
 	portal, perr := g.portalOf(ctx, user, m.Portal)
 	switch {
 	case perr == nil && portal.Kind == bridge.PortalGroup:
-		body = fmt.Sprintf("[group chat with %s] %s", strings.Join(portal.Members, ", "), body)
-		if m.FromSelf {
-			sender = firstNonEmpty(portal.Members...)
-			body = "[you, from another MSN client] " + body
-		}
+		return g.deliverGroupMessage(ctx, user, portal, m)
 	case m.FromSelf:
 		if perr != nil {
 			if errors.Is(perr, bridge.ErrNoSuchPortal) || errors.Is(perr, bridge.ErrNotLoggedIn) {
@@ -133,18 +127,9 @@ type delay struct {
 	From    string   `xml:"from,attr,omitempty"`
 }
 
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
-}
-
 func (g *Gateway) deliverTyping(ctx context.Context, user bridge.UserID, t bridge.Typing) error {
 	if p, err := g.portalOf(ctx, user, t.Portal); err == nil && p.Kind == bridge.PortalGroup {
-		return nil
+		return g.deliverGroupTyping(ctx, user, p, t)
 	}
 	from, err := g.ContactJID(t.Sender)
 	if err != nil {
@@ -273,6 +258,9 @@ func (g *Gateway) deliverNotice(ctx context.Context, user bridge.UserID, n bridg
 	body := n.Text
 	if n.Portal != "" {
 		if p, err := g.portalOf(ctx, user, n.Portal); err == nil {
+			if id, shown, err := g.deliverGroupNotice(ctx, user, p, n); shown {
+				return id, err
+			}
 			who := p.Contact
 			if p.Kind == bridge.PortalGroup {
 				who = "group chat with " + strings.Join(p.Members, ", ")

@@ -35,6 +35,12 @@
 //     stanzas); on LoginConnected it applies what the user's resources
 //     said meanwhile and probes their presence.
 //
-// Group conversations (MUC) are not bridged yet: their messages arrive as
-// one-to-one chats marked "[group chat with …]".
+// Group conversations are MUC rooms hosted by the gateway (muc.go, a
+// XEP-0045 subset): the user gets a XEP-0249 invitation to
+// group-<portal id>@<gateway> when a group portal first has something to
+// show, and joins it. The core is asked for: Portal (Kind PortalGroup,
+// Members) to resolve a room, SetPortalRoom (the room JID) once, Membership
+// events for joins and leaves, SendMessage/SendTyping on the group portal,
+// Invite for a mediated invitation, and LeavePortal when the user's last
+// resource leaves the room.
 package xmpp

@@ -60,6 +60,7 @@ type Gateway struct {
 
 	queue serialQueue
 	state state
+	muc   mucState // group portals as MUC rooms (muc.go)
 
 	// rosterHosts are the server hosts that granted this component XEP-0356
 	// roster privilege on the current connection (under mu).
@@ -229,6 +230,7 @@ func (g *Gateway) afterConnect() {
 // announceOffline sends unavailable presence from every contact shown
 // online and from the gateway to every user it knows.
 func (g *Gateway) announceOffline() {
+	g.closeRooms()
 	for user, contacts := range g.state.onlineContacts() {
 		for _, c := range contacts {
 			if j, err := g.ContactJID(c.Passport); err == nil {

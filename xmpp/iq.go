@@ -19,6 +19,10 @@ func (g *Gateway) handleIQ(st *inStanza) {
 		g.replyError(st, newErr(errModify, "bad-request", "IQ without payload"))
 		return
 	}
+	if g.isRoomJID(st.to) {
+		g.handleRoomIQ(st)
+		return
+	}
 	ns, local := payload.Name.Space, payload.Name.Local
 	get := typ == "get"
 	// Discovery, ping and version are open to anyone: they show what the
@@ -258,6 +262,7 @@ func (g *Gateway) unregister(st *inStanza) {
 	_ = g.send(outPresence{Type: "unavailable", From: g.domain.String(), To: user.ID})
 	_ = g.send(outPresence{Type: "unsubscribe", From: g.domain.String(), To: user.ID})
 	_ = g.send(outPresence{Type: "unsubscribed", From: g.domain.String(), To: user.ID})
+	g.closeUserRooms(user.ID)
 	g.state.forgetUser(user.ID)
 	g.log.Info().Str("user", user.ID).Msg("unregistered")
 }

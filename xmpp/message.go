@@ -9,6 +9,10 @@ import (
 
 func (g *Gateway) handleMessage(st *inStanza) {
 	user := st.user
+	if g.isRoomJID(st.to) {
+		g.handleRoomMessage(st)
+		return
+	}
 	switch st.typ() {
 	case "error":
 		g.log.Debug().Str("user", user.ID).Str("to", st.to.String()).Msg("message error from user")
@@ -16,7 +20,7 @@ func (g *Gateway) handleMessage(st *inStanza) {
 	case "headline":
 		return
 	case "groupchat":
-		g.replyError(st, newErr(errModify, "not-acceptable", "group chats are not supported by this gateway yet"))
+		g.replyError(st, newErr(errModify, "not-acceptable", "group chats happen in the rooms the gateway invites you to"))
 		return
 	}
 	if st.toGateway() {

@@ -81,6 +81,10 @@ func (g *Gateway) gatewayPresence(user bridge.UserID) outPresence {
 
 func (g *Gateway) handlePresence(st *inStanza) {
 	user := st.user
+	if g.isRoomJID(st.to) {
+		g.handleRoomPresence(st)
+		return
+	}
 	switch st.typ() {
 	case "error":
 		g.log.Debug().Str("user", user.ID).Str("to", st.to.String()).Msg("presence error from user")

@@ -485,7 +485,7 @@ func TestXMPPEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("a group conversation arrives marked as one", func(t *testing.T) {
+	t.Run("a group conversation is a room", func(t *testing.T) {
 		carol := newMSNPeer(t, srv, "carol@example.com", "pw-carol@example.com")
 		user.Expect(t, "carol online", func(n *xmpptest.Node) bool {
 			return n.Is("presence", "") && n.From(carolJID)
@@ -507,13 +507,51 @@ func TestXMPPEndToEnd(t *testing.T) {
 		if err := bob.Group(info.ID, info.Participants).SendText(ctx, "hi group", msnp.DefaultTextFormat()); err != nil {
 			t.Fatal(err)
 		}
-		m := user.Expect(t, "bob's group message", func(n *xmpptest.Node) bool {
-			return n.Is("message", "chat") && n.From(bobJID) && strings.HasSuffix(n.Body(), "hi group")
+		inv := user.Expect(t, "the invitation to the room (XEP-0249)", func(n *xmpptest.Node) bool {
+			return n.Is("message", "") && n.Child("jabber:x:conference", "x") != nil
 		})
-		if want := "[group chat with bob@example.com, carol@example.com] hi group"; m.Body() != want {
-			t.Errorf("group message body %q, want %q", m.Body(), want)
+		room := inv.Child("jabber:x:conference", "x").Attr("jid")
+		if !strings.HasPrefix(room, "group-") || !strings.HasSuffix(room, "@"+gw) {
+			t.Fatalf("invited to %q", room)
 		}
+		user.SendRaw(t, `<presence xmlns='jabber:client' to='`+room+`/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		const nsMUCUser = "http://jabber.org/protocol/muc#user"
+		nicks := map[string]string{} // contact JID -> nick
+		for len(nicks) < 2 {
+			n := user.Expect(t, "an occupant", func(n *xmpptest.Node) bool {
+				return n.Is("presence", "") && strings.HasPrefix(n.Attr("from"), room+"/") && n.Child(nsMUCUser, "x").Child("", "status") == nil
+			})
+			nicks[n.Child(nsMUCUser, "x").Child("", "item").Attr("jid")] = strings.TrimPrefix(n.Attr("from"), room+"/")
+		}
+		if nicks[bobJID] == "" || nicks[carolJID] == "" {
+			t.Fatalf("occupants %v, want bob and carol", nicks)
+		}
+		user.Expect(t, "the user's own presence in the room", func(n *xmpptest.Node) bool {
+			return n.Is("presence", "") && n.Attr("from") == room+"/Alice" && n.Child(nsMUCUser, "x").Child("", "status") != nil
+		})
+		user.Expect(t, "bob's group message", func(n *xmpptest.Node) bool {
+			return n.Is("message", "groupchat") && n.Attr("from") == room+"/"+nicks[bobJID] && n.Body() == "hi group"
+		})
 		waitFor(t, "carol receiving bob's group message", func() bool { return carol.has(textFrom("bob@example.com", "hi group")) })
+
+		user.SendRaw(t, `<message xmlns='jabber:client' type='groupchat' id='g1' to='`+room+`'><body>hi both</body></message>`)
+		user.Expect(t, "the room reflecting the user's message", func(n *xmpptest.Node) bool {
+			return n.Is("message", "groupchat") && n.Attr("id") == "g1" && n.Attr("from") == room+"/Alice"
+		})
+		waitFor(t, "bob and carol receiving the user's group message", func() bool {
+			return bob.has(textFrom("alice@example.com", "hi both")) && carol.has(textFrom("alice@example.com", "hi both"))
+		})
+
+		user.SendRaw(t, `<presence xmlns='jabber:client' type='unavailable' to='`+room+`/Alice'/>`)
+		user.Expect(t, "leaving the room", func(n *xmpptest.Node) bool {
+			return n.Is("presence", "unavailable") && n.Attr("from") == room+"/Alice"
+		})
+		waitFor(t, "bob seeing the user leave the conversation", func() bool {
+			return bob.has(func(ev msnp.Event) bool {
+				l, ok := ev.(msnp.ConversationLeft)
+				return ok && strings.EqualFold(l.Passport, "alice@example.com")
+			})
+		})
 	})
 
 	t.Run("a contact signing out", func(t *testing.T) {
