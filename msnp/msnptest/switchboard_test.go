@@ -361,3 +361,64 @@ func TestSwitchboardGUIDBelow16(t *testing.T) {
 	sb.expect("911 1")
 	sb.expectClosed()
 }
+
+// TestSwitchboardCALSelf: an account may CAL itself to ring its other
+// endpoints into the session, as WLM 2009 does on opening a switchboard
+// (Escargot's ChatSession.invite rings the invitee's endpoints not yet
+// in); with none left to ring, MSNP18 gets a faked RINGING and its own
+// JOI, older dialects 215.
+func TestSwitchboardCALSelf(t *testing.T) {
+	const (
+		g1 = "{A1A1A1A1-0000-4000-8000-000000000001}"
+		g2 = "{A2A2A2A2-0000-4000-8000-000000000002}"
+	)
+	lower := func(g string) string { return strings.ToLower(g) }
+	const caps = "2788999212:48"
+	s := newServer(t)
+	a1 := login18(t, s, alice, g1)
+	a2 := login18(t, s, alice, g2)
+	tr := a2.send("XFR", "SB")
+	f := strings.Fields(a2.until("XFR " + tr + " SB "))
+	own := dialAddr(t, s.SBAddr(), alice+"/SB2")
+	own.send("USR", alice+";"+g2, f[5])
+	own.expectPrefix("USR 1 OK ")
+
+	tr = own.send("CAL", alice)
+	session := strings.Fields(own.expectPrefix("CAL " + tr + " RINGING ").String())[3]
+	own.expect("JOI " + alice + ";" + lower(g2) + " " + alice + " " + caps)
+	own.expect("JOI " + alice + " " + alice + " " + caps)
+	r := strings.Fields(a1.until("RNG "))
+	if len(r) != 10 || r[1] != session || r[5] != alice {
+		t.Fatalf("RNG %q", a1.last)
+	}
+	bridge := dialAddr(t, s.SBAddr(), alice+"/SB1")
+	bridge.send("ANS", alice+";"+g1, r[4], session)
+	bridge.expect("IRO 1 1 2 " + alice + ";" + lower(g2) + " " + alice + " " + caps)
+	bridge.expect("IRO 1 2 2 " + alice + " " + alice + " " + caps)
+	bridge.expect("ANS 1 OK")
+	own.expect("JOI " + alice + ";" + lower(g1) + " " + alice + " " + caps)
+
+	// Both endpoints are in: nothing to ring, the MSNP18 fake again.
+	tr = own.send("CAL", alice)
+	own.expectPrefix("CAL " + tr + " RINGING " + session)
+	own.expect("JOI " + alice + ";" + lower(g2) + " " + alice + " " + caps)
+	own.expect("JOI " + alice + " " + alice + " " + caps)
+	// A contact with all endpoints in is still 215.
+	b := login18(t, s, bob, "{0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D}")
+	tr = own.send("CAL", bob)
+	own.expectPrefix("CAL " + tr + " RINGING ")
+	r = strings.Fields(b.until("RNG "))
+	bsb := dialAddr(t, s.SBAddr(), bob+"/SB")
+	bsb.send("ANS", bob+";{0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D}", r[4], session)
+	bsb.until("ANS 1 OK")
+	own.until("JOI " + bob + " ")
+	tr = own.send("CAL", bob)
+	own.expect("215 " + tr)
+
+	// Below 18 an account alone with itself gets 215.
+	s12, a12, _ := sbWorld(t, 12)
+	sb12 := openSB(t, s12, a12, alice)
+	sb12.expectPrefix("USR 1 OK ")
+	tr = sb12.send("CAL", alice)
+	sb12.expect("215 " + tr)
+}
