@@ -1,6 +1,7 @@
 package msnp_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/msnbridge/msnbridge/msnp"
@@ -130,4 +131,112 @@ func TestConversationTwoEndpoints(t *testing.T) {
 		t.Fatalf("%d switchboards opened, want bob's one", n)
 	}
 	notKicked(t, bridgeEv, ownEv)
+}
+
+// TestConversationStartedElsewhere: alice's own Messenger (WLM 2009)
+// opens a switchboard, CALs her own account to bring her other endpoints
+// in, then CALs bob. The bridge answers the invitation from its own
+// account and waits there for a contact: once bob joins it is the
+// bridge's conversation with bob, where what she types on her own
+// Messenger is a Self message and the bridge's replies go.
+func TestConversationStartedElsewhere(t *testing.T) {
+	s, bridge, own, _, bridgeEv, ownEv, bev := mpopSetup(t)
+	addr, cookie, err := own.RequestSwitchboard(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := make(chan string, 8)
+	msgs := make(chan msnp.SBMessage, 8)
+	wlm, err := msnp.DialSwitchboard(ctxT(t), addr, own.EndpointID(), cookie, &msnp.SwitchboardOptions{Handler: func(ev msnp.SwitchboardEvent) {
+		switch e := ev.(type) {
+		case msnp.SBJoined:
+			joined <- e.Participant.Passport + ";" + e.Endpoint
+		case msnp.SBMessage:
+			msgs <- e
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wlm.Close()
+	awaitJoin := func(who string) {
+		t.Helper()
+		for {
+			select {
+			case j := <-joined:
+				if j == who {
+					return
+				}
+			case <-ctxT(t).Done():
+				t.Fatalf("%s never joined", who)
+			}
+		}
+	}
+	if _, err := wlm.Call(ctxT(t), alice); err != nil {
+		t.Fatal(err)
+	}
+	if inv := bridgeEv.next(t, "SwitchboardInvite", is[msnp.SwitchboardInvite]).(msnp.SwitchboardInvite); inv.Inviter != alice {
+		t.Fatalf("invitation %+v", inv)
+	}
+	awaitJoin(alice + ";" + strings.ToLower(bridgeGUID))
+	if _, err := wlm.Call(ctxT(t), bob); err != nil {
+		t.Fatal(err)
+	}
+	awaitJoin(bob + ";")
+	if _, err := wlm.SendMessage(ctxT(t), msnp.AckAlways, msnp.NewTextMessage("started on my own messenger", msnp.DefaultTextFormat()).Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if m := messageWith(t, bev, "started on my own messenger"); m.From != alice || m.Self {
+		t.Fatalf("bob got %+v", m)
+	}
+	m := messageWith(t, bridgeEv, "started on my own messenger")
+	if !m.Self || m.Conversation.ID != bob || m.Conversation.Group {
+		t.Fatalf("the bridge got %+v, want a Self message in its conversation with bob", m)
+	}
+	// The bridge replies in that switchboard: bob and her own Messenger
+	// see it, and no other switchboard is opened.
+	if err := bridge.Chat(bob).SendText(ctxT(t), "reply from the bridge", msnp.DefaultTextFormat()); err != nil {
+		t.Fatal(err)
+	}
+	if m := messageWith(t, bev, "reply from the bridge"); m.From != alice {
+		t.Fatalf("bob got %+v", m)
+	}
+	select {
+	case e := <-msgs:
+		if e.From != alice || string(e.Message.Body) != "reply from the bridge" {
+			t.Fatalf("her own Messenger got %+v", e)
+		}
+	case <-ctxT(t).Done():
+		t.Fatal("her own Messenger never saw the bridge's reply")
+	}
+	if n := s.SwitchboardsOpened(); n != 1 {
+		t.Fatalf("%d switchboards opened, want her Messenger's one", n)
+	}
+	notKicked(t, bridgeEv, ownEv)
+}
+
+// TestConversationOwnEndpointLeavesAlone: her own Messenger brings the
+// bridge into a switchboard and leaves before calling anyone: the bridge
+// does not stay there alone.
+func TestConversationOwnEndpointLeavesAlone(t *testing.T) {
+	s, _, own, _, bridgeEv, _, _ := mpopSetup(t)
+	addr, cookie, err := own.RequestSwitchboard(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wlm, err := msnp.DialSwitchboard(ctxT(t), addr, own.EndpointID(), cookie, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wlm.Call(ctxT(t), alice); err != nil {
+		t.Fatal(err)
+	}
+	bridgeEv.next(t, "SwitchboardInvite", is[msnp.SwitchboardInvite])
+	if err := s.WaitSBParticipants(ctxT(t), alice, 2); err != nil {
+		t.Fatal(err)
+	}
+	wlm.Close()
+	if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
+		t.Fatalf("the bridge stayed in the switchboard: %v", err)
+	}
 }
