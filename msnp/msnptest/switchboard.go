@@ -617,8 +617,21 @@ func (s *Server) idleFired(ss *sbSession) {
 	members := append([]*sbConn(nil), ss.members...)
 	s.endSession(ss)
 	for _, m := range members {
-		for _, o := range members {
-			if o != m {
+		for i, o := range members {
+			if o == m {
+				continue
+			}
+			// On MSNP16+ each endpoint leaves, then the account with its
+			// last one (Escargot's on_idle_increment and
+			// on_participant_left); m's own account stays.
+			if m.dialect >= 16 && o.guid != "" {
+				m.send("BYE", o.acct.email+";{"+o.guid+"}", "1")
+			}
+			last := o.acct != m.acct
+			for _, x := range members[i+1:] {
+				last = last && x.acct != o.acct
+			}
+			if last {
 				m.send("BYE", o.acct.email, "1")
 			}
 		}
