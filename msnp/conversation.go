@@ -27,7 +27,9 @@ type ConversationInfo struct {
 }
 
 // ConversationMessage is a text message. Self is true when another
-// endpoint of this account sent it (MSNP16+ MPOP).
+// endpoint of this account sent it (MSNP16+ MPOP): the user typed it on
+// their own Messenger, signed in beside this client, to the conversation's
+// contact. This client's own sends never come back as messages.
 type ConversationMessage struct {
 	Conversation   ConversationInfo
 	From, FromName string
