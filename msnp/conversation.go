@@ -27,7 +27,9 @@ type ConversationInfo struct {
 }
 
 // ConversationMessage is a text message. Self is true when another
-// endpoint of this account sent it (MSNP16+ MPOP).
+// endpoint of this account sent it (MSNP16+ MPOP): the user typed it on
+// their own Messenger, signed in beside this client, to the conversation's
+// contact. This client's own sends never come back as messages.
 type ConversationMessage struct {
 	Conversation   ConversationInfo
 	From, FromName string
@@ -174,6 +176,11 @@ type sbSession struct {
 	closed   bool
 	called   map[string]bool // passports CALled in this switchboard
 	changed  chan struct{}   // closed and replaced on every event
+	// awaitPeer marks a switchboard another endpoint of this account
+	// invited us to (MPOP: WLM 2009 CALs its own account on opening one)
+	// before any contact was in it: it is attached to a conversation
+	// when the first contact joins.
+	awaitPeer bool
 }
 
 func (c *Client) convInit() {
@@ -809,11 +816,44 @@ func (s *sbSession) handle(ev SwitchboardEvent) {
 		}
 		if last {
 			s.closed = true
+			if s.awaitPeer {
+				// No contact ever came; answerOne is long done.
+				delete(c.conv.sessions, s)
+			}
 			s.notifyLocked()
+			return
+		}
+		if s.awaitPeer && s.sb != nil {
+			if others := s.othersLocked(); len(others) > 0 {
+				s.awaitPeer = false
+				c.adoptLocked(s, others)
+			} else if s.ownEndpointsGoneLocked() {
+				// The endpoint that invited us left before calling
+				// anyone: nobody is coming.
+				go s.sb.Close()
+			}
 		}
 		return
 	}
 	s.applyLocked(ev)
+}
+
+// ownEndpointsGoneLocked reports whether no other endpoint of this
+// account is left in the switchboard. (Escargot may announce this
+// connection's own endpoint to it, too.)
+func (s *sbSession) ownEndpointsGoneLocked() bool {
+	mine := strings.ToLower(s.c.MachineGUID())
+	for _, p := range s.sb.Participants() {
+		if !p.Self {
+			continue
+		}
+		for _, e := range p.Endpoints {
+			if e != mine {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // attachLocked starts routing the switchboard's events to s.conv.
@@ -1019,13 +1059,35 @@ func (c *Client) answerOne(inv SwitchboardInvite) {
 	others := s.othersLocked()
 	c.conv.sessions[s] = struct{}{}
 	switch {
+	case len(others) == 0 && strings.EqualFold(inv.Inviter, c.passport):
+		// Another endpoint of this account (the user's own Messenger)
+		// brought us in before calling anyone: what it says to the
+		// contact it calls next is the user's, "sent elsewhere", so stay
+		// and attach when the contact joins (handle).
+		if s.closed {
+			delete(c.conv.sessions, s)
+			return
+		}
+		s.awaitPeer = true
+		if s.ownEndpointsGoneLocked() {
+			go sb.Close()
+		}
 	case len(others) == 0:
 		// Everyone left already, but what they said before leaving
 		// (waiting in s.early) is still the inviter's to deliver.
 		s.conv = c.chatLocked(inv.Inviter)
 		s.attachLocked()
 		go sb.Close()
-	case len(others) == 1:
+	default:
+		c.adoptLocked(s, others)
+	}
+}
+
+// adoptLocked attaches an answered switchboard to the conversation its
+// other participants make: one contact's direct conversation, or a new
+// group of several.
+func (c *Client) adoptLocked(s *sbSession, others []SwitchboardParticipant) {
+	if len(others) == 1 {
 		cv := c.chatLocked(others[0].Passport)
 		cv.left = false
 		// The newest switchboard is the one the contact uses; an older
@@ -1033,20 +1095,20 @@ func (c *Client) answerOne(inv SwitchboardInvite) {
 		cv.sb = s
 		s.conv = cv
 		s.attachLocked()
-	default:
-		var members []string
-		for _, p := range others {
-			members = append(members, p.Passport)
-		}
-		g := c.newGroupLocked("", members)
-		g.sb = s
-		s.conv = g
-		for _, p := range others {
-			g.announced[strings.ToLower(p.Passport)] = true
-			c.emit(ConversationJoined{Conversation: g.infoLocked(), Passport: p.Passport, Name: p.FriendlyName})
-		}
-		s.attachLocked()
+		return
 	}
+	var members []string
+	for _, p := range others {
+		members = append(members, p.Passport)
+	}
+	g := c.newGroupLocked("", members)
+	g.sb = s
+	s.conv = g
+	for _, p := range others {
+		g.announced[strings.ToLower(p.Passport)] = true
+		c.emit(ConversationJoined{Conversation: g.infoLocked(), Passport: p.Passport, Name: p.FriendlyName})
+	}
+	s.attachLocked()
 }
 
 // OpenSwitchboards is the number of switchboard connections the client has

@@ -13,7 +13,7 @@ import (
 	"github.com/msnbridge/msnbridge/msnp/msnptest"
 )
 
-var sbVersions = []msnp.Protocol{msnp.MSNP8, msnp.MSNP12}
+var sbVersions = []msnp.Protocol{msnp.MSNP8, msnp.MSNP12, msnp.MSNP15, msnp.MSNP18}
 
 const (
 	alice = "alice@example.com"
@@ -125,16 +125,18 @@ func TestConversationChatBothWays(t *testing.T) {
 }
 
 func TestConversationTypingNeverOpensSwitchboard(t *testing.T) {
-	s, cs, _ := chatSetup(t, msnp.MSNP12, alice, bob)
-	if err := cs[0].Chat(bob).SendTyping(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	if n := s.SwitchboardsOpened(); n != 0 {
-		t.Fatalf("typing opened %d switchboards", n)
-	}
-	if cmds := s.Received(alice); len(cmds) > 0 && cmds[len(cmds)-1].Name == "XFR" {
-		t.Fatalf("typing asked for a switchboard")
-	}
+	forVersions(t, sbVersions, func(t *testing.T, p msnp.Protocol) {
+		s, cs, _ := chatSetup(t, p, alice, bob)
+		if err := cs[0].Chat(bob).SendTyping(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		if n := s.SwitchboardsOpened(); n != 0 {
+			t.Fatalf("typing opened %d switchboards", n)
+		}
+		if cmds := s.Received(alice); len(cmds) > 0 && cmds[len(cmds)-1].Name == "XFR" {
+			t.Fatalf("typing asked for a switchboard")
+		}
+	})
 }
 
 func TestConversationLongMessageSplit(t *testing.T) {
@@ -270,31 +272,33 @@ func checkPerSenderOrder(t *testing.T, got []string, senders, each int) {
 }
 
 func TestConversationConcurrentSendsKeepOrder(t *testing.T) {
-	s, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob)
-	cv := cs[0].Chat(bob)
-	const senders, each = 4, 10
-	var wg sync.WaitGroup
-	errs := make(chan error, senders*each)
-	for g := 0; g < senders; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				if err := cv.SendText(ctxT(t), fmt.Sprintf("g%d-%d", g, i), msnp.DefaultTextFormat()); err != nil {
-					errs <- err
+	forVersions(t, sbVersions, func(t *testing.T, p msnp.Protocol) {
+		s, cs, evs := chatSetup(t, p, alice, bob)
+		cv := cs[0].Chat(bob)
+		const senders, each = 4, 10
+		var wg sync.WaitGroup
+		errs := make(chan error, senders*each)
+		for g := 0; g < senders; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					if err := cv.SendText(ctxT(t), fmt.Sprintf("g%d-%d", g, i), msnp.DefaultTextFormat()); err != nil {
+						errs <- err
+					}
 				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	checkPerSenderOrder(t, texts(t, evs[1], senders*each), senders, each)
-	if n := s.SwitchboardsOpened(); n != 1 {
-		t.Fatalf("%d switchboards for one conversation", n)
-	}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		checkPerSenderOrder(t, texts(t, evs[1], senders*each), senders, each)
+		if n := s.SwitchboardsOpened(); n != 1 {
+			t.Fatalf("%d switchboards for one conversation", n)
+		}
+	})
 }
 
 func TestConversationDropMidMessage(t *testing.T) {
@@ -323,41 +327,43 @@ func TestConversationDropMidMessage(t *testing.T) {
 }
 
 func TestConversationDroppedSwitchboardBetweenMessages(t *testing.T) {
-	s, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob)
-	cv := cs[0].Chat(bob)
-	if err := cv.SendText(ctxT(t), "one", msnp.DefaultTextFormat()); err != nil {
-		t.Fatal(err)
-	}
-	nextMessage(t, evs[1])
-	// Bob's side of the switchboard dies: alice is left alone in it, and
-	// Escargot would ACK into the void. Alice must notice and re-CAL.
-	if s.DropSwitchboards(bob) != 1 {
-		t.Fatal("nothing dropped")
-	}
-	if err := cv.WaitPeerGone(ctxT(t), bob); err != nil {
-		t.Fatal(err)
-	}
-	if err := cv.SendText(ctxT(t), "two", msnp.DefaultTextFormat()); err != nil {
-		t.Fatal(err)
-	}
-	if m := nextMessage(t, evs[1]); m.Text != "two" {
-		t.Fatalf("bob got %+v", m)
-	}
-	// The switchboard alice was left alone in was closed, not kept.
-	if err := s.WaitSBSessions(ctxT(t), alice, 1); err != nil {
-		t.Fatal(err)
-	}
-	// Bob's answer to the new invitation replaced his dead switchboard:
-	// his reply goes through it, opening nothing.
-	if err := cs[1].Chat(alice).SendText(ctxT(t), "three", msnp.DefaultTextFormat()); err != nil {
-		t.Fatal(err)
-	}
-	if m := nextMessage(t, evs[0]); m.Text != "three" || m.Conversation.ID != bob {
-		t.Fatalf("alice got %+v", m)
-	}
-	if n := s.SwitchboardsOpened(); n != 2 {
-		t.Fatalf("%d switchboards opened, want 2", n)
-	}
+	forVersions(t, sbVersions, func(t *testing.T, p msnp.Protocol) {
+		s, cs, evs := chatSetup(t, p, alice, bob)
+		cv := cs[0].Chat(bob)
+		if err := cv.SendText(ctxT(t), "one", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		nextMessage(t, evs[1])
+		// Bob's side of the switchboard dies: alice is left alone in it, and
+		// Escargot would ACK into the void. Alice must notice and re-CAL.
+		if s.DropSwitchboards(bob) != 1 {
+			t.Fatal("nothing dropped")
+		}
+		if err := cv.WaitPeerGone(ctxT(t), bob); err != nil {
+			t.Fatal(err)
+		}
+		if err := cv.SendText(ctxT(t), "two", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		if m := nextMessage(t, evs[1]); m.Text != "two" {
+			t.Fatalf("bob got %+v", m)
+		}
+		// The switchboard alice was left alone in was closed, not kept.
+		if err := s.WaitSBSessions(ctxT(t), alice, 1); err != nil {
+			t.Fatal(err)
+		}
+		// Bob's answer to the new invitation replaced his dead switchboard:
+		// his reply goes through it, opening nothing.
+		if err := cs[1].Chat(alice).SendText(ctxT(t), "three", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		if m := nextMessage(t, evs[0]); m.Text != "three" || m.Conversation.ID != bob {
+			t.Fatalf("alice got %+v", m)
+		}
+		if n := s.SwitchboardsOpened(); n != 2 {
+			t.Fatalf("%d switchboards opened, want 2", n)
+		}
+	})
 }
 
 func TestConversationNAK(t *testing.T) {
@@ -407,16 +413,18 @@ func TestConversationOfflineContact(t *testing.T) {
 }
 
 func TestConversationRefusedCALs(t *testing.T) {
-	s, cs, _ := chatSetup(t, msnp.MSNP12, alice, bob)
-	s.RefuseCAL(280)
-	err := cs[0].Chat(bob).SendText(ctxT(t), "x", msnp.DefaultTextFormat())
-	if !errors.Is(err, msnp.ErrSendFailed) || msnp.CodeOf(err) != msnp.ErrSwitchboardFailed {
-		t.Fatalf("SendText = %v, want ErrSendFailed wrapping 280", err)
-	}
-	s.RefuseCAL(0)
-	if err := cs[0].Chat(bob).SendText(ctxT(t), "y", msnp.DefaultTextFormat()); err != nil {
-		t.Fatalf("after the refusals: %v", err)
-	}
+	forVersions(t, sbVersions, func(t *testing.T, p msnp.Protocol) {
+		s, cs, _ := chatSetup(t, p, alice, bob)
+		s.RefuseCAL(280)
+		err := cs[0].Chat(bob).SendText(ctxT(t), "x", msnp.DefaultTextFormat())
+		if !errors.Is(err, msnp.ErrSendFailed) || msnp.CodeOf(err) != msnp.ErrSwitchboardFailed {
+			t.Fatalf("SendText = %v, want ErrSendFailed wrapping 280", err)
+		}
+		s.RefuseCAL(0)
+		if err := cs[0].Chat(bob).SendText(ctxT(t), "y", msnp.DefaultTextFormat()); err != nil {
+			t.Fatalf("after the refusals: %v", err)
+		}
+	})
 }
 
 // silentBob logs bob in with a client that never answers invitations, so
@@ -435,88 +443,94 @@ func silentBob(t *testing.T, p msnp.Protocol) (*msnptest.Server, msnp.Config) {
 }
 
 func TestConversationSendTimesOut(t *testing.T) {
-	s, cfg := silentBob(t, msnp.MSNP12)
-	cfg.SwitchboardTimeout = 100 * time.Millisecond
-	a, aev := connect(t, cfg, alice, "pw")
-	online(t, a, aev)
-	start := time.Now()
-	err := a.Chat(bob).SendText(ctxT(t), "into the void", msnp.DefaultTextFormat())
-	if !errors.Is(err, msnp.ErrSendFailed) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("SendText = %v, want ErrSendFailed after timeouts", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("took %v", d)
-	}
-	if n := s.SwitchboardsOpened(); n != 3 {
-		t.Fatalf("%d switchboards opened, want one per attempt", n)
-	}
-	if d := s.Delivered(bob); len(d) != 0 {
-		t.Fatalf("delivered %+v", d)
-	}
+	forVersions(t, sbVersions, func(t *testing.T, p msnp.Protocol) {
+		s, cfg := silentBob(t, p)
+		cfg.SwitchboardTimeout = 100 * time.Millisecond
+		a, aev := connect(t, cfg, alice, "pw")
+		online(t, a, aev)
+		start := time.Now()
+		err := a.Chat(bob).SendText(ctxT(t), "into the void", msnp.DefaultTextFormat())
+		if !errors.Is(err, msnp.ErrSendFailed) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("SendText = %v, want ErrSendFailed after timeouts", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("took %v", d)
+		}
+		if n := s.SwitchboardsOpened(); n != 3 {
+			t.Fatalf("%d switchboards opened, want one per attempt", n)
+		}
+		if d := s.Delivered(bob); len(d) != 0 {
+			t.Fatalf("delivered %+v", d)
+		}
+	})
 }
 
 func TestConversationSendCancelled(t *testing.T) {
-	s, cfg := silentBob(t, msnp.MSNP8)
-	a, aev := connect(t, cfg, alice, "pw")
-	online(t, a, aev)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	if err := a.Chat(bob).SendText(ctx, "never", msnp.DefaultTextFormat()); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("SendText = %v, want the caller's deadline", err)
-	}
-	// The abandoned message is not sent later either: closing the
-	// client ends the attempt in progress, and the server relayed nothing.
-	a.Close()
-	if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
-		t.Fatal(err)
-	}
-	if d := s.Delivered(bob); len(d) != 0 {
-		t.Fatalf("delivered %+v", d)
-	}
+	forVersions(t, sbVersions, func(t *testing.T, p msnp.Protocol) {
+		s, cfg := silentBob(t, p)
+		a, aev := connect(t, cfg, alice, "pw")
+		online(t, a, aev)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if err := a.Chat(bob).SendText(ctx, "never", msnp.DefaultTextFormat()); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("SendText = %v, want the caller's deadline", err)
+		}
+		// The abandoned message is not sent later either: closing the
+		// client ends the attempt in progress, and the server relayed nothing.
+		a.Close()
+		if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
+			t.Fatal(err)
+		}
+		if d := s.Delivered(bob); len(d) != 0 {
+			t.Fatalf("delivered %+v", d)
+		}
+	})
 }
 
 func TestConversationUnsupportedContent(t *testing.T) {
-	_, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob)
-	if err := cs[0].Chat(bob).SendText(ctxT(t), "hi", msnp.DefaultTextFormat()); err != nil {
-		t.Fatal(err)
-	}
-	nextMessage(t, evs[1])
-	// Bob's client sends a wink and ink through the same switchboard.
-	addr, cookie, err := cs[1].RequestSwitchboard(ctxT(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	joined := make(chan struct{}, 1)
-	sb, err := msnp.DialSwitchboard(ctxT(t), addr, bob, cookie, &msnp.SwitchboardOptions{Handler: func(ev msnp.SwitchboardEvent) {
-		if j, ok := ev.(msnp.SBJoined); ok && j.Participant.Passport == alice {
-			joined <- struct{}{}
-		}
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	if _, err := sb.Call(ctxT(t), alice); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-joined:
-	case <-ctxT(t).Done():
-		t.Fatal("alice never joined")
-	}
-	wink := msnp.NewDatacastMessage(msnp.DatacastWink, "<msnobj/>").Bytes()
-	ink := []byte("MIME-Version: 1.0\r\nContent-Type: image/gif\r\n\r\nGIF89a")
-	caps := []byte("MIME-Version: 1.0\r\nContent-Type: text/x-clientcaps\r\n\r\nClient-Name: X\r\n")
-	for _, pl := range [][]byte{wink, caps, ink} {
-		if _, err := sb.SendMessage(ctxT(t), msnp.AckAlways, pl); err != nil {
+	forVersions(t, sbVersions, func(t *testing.T, p msnp.Protocol) {
+		_, cs, evs := chatSetup(t, p, alice, bob)
+		if err := cs[0].Chat(bob).SendText(ctxT(t), "hi", msnp.DefaultTextFormat()); err != nil {
 			t.Fatal(err)
 		}
-	}
-	u1 := evs[0].next(t, "unsupported", is[msnp.ConversationUnsupported]).(msnp.ConversationUnsupported)
-	u2 := evs[0].next(t, "unsupported", is[msnp.ConversationUnsupported]).(msnp.ConversationUnsupported)
-	if u1.ContentType != msnp.ContentTypeDatacast || u2.ContentType != "image/gif" || u1.From != bob || u1.Conversation.ID != bob {
-		t.Fatalf("got %+v %+v", u1, u2)
-	}
+		nextMessage(t, evs[1])
+		// Bob's client sends a wink and ink through the same switchboard.
+		addr, cookie, err := cs[1].RequestSwitchboard(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		joined := make(chan struct{}, 1)
+		sb, err := msnp.DialSwitchboard(ctxT(t), addr, cs[1].EndpointID(), cookie, &msnp.SwitchboardOptions{Handler: func(ev msnp.SwitchboardEvent) {
+			if j, ok := ev.(msnp.SBJoined); ok && j.Participant.Passport == alice {
+				joined <- struct{}{}
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sb.Close()
+		if _, err := sb.Call(ctxT(t), alice); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-joined:
+		case <-ctxT(t).Done():
+			t.Fatal("alice never joined")
+		}
+		wink := msnp.NewDatacastMessage(msnp.DatacastWink, "<msnobj/>").Bytes()
+		ink := []byte("MIME-Version: 1.0\r\nContent-Type: image/gif\r\n\r\nGIF89a")
+		caps := []byte("MIME-Version: 1.0\r\nContent-Type: text/x-clientcaps\r\n\r\nClient-Name: X\r\n")
+		for _, pl := range [][]byte{wink, caps, ink} {
+			if _, err := sb.SendMessage(ctxT(t), msnp.AckAlways, pl); err != nil {
+				t.Fatal(err)
+			}
+		}
+		u1 := evs[0].next(t, "unsupported", is[msnp.ConversationUnsupported]).(msnp.ConversationUnsupported)
+		u2 := evs[0].next(t, "unsupported", is[msnp.ConversationUnsupported]).(msnp.ConversationUnsupported)
+		if u1.ContentType != msnp.ContentTypeDatacast || u2.ContentType != "image/gif" || u1.From != bob || u1.Conversation.ID != bob {
+			t.Fatalf("got %+v %+v", u1, u2)
+		}
+	})
 }
 
 // find returns the first event ever received that accept takes, waiting
@@ -678,108 +692,116 @@ func TestConversationGroup(t *testing.T) {
 }
 
 func TestConversationThirdJoinMakesGroup(t *testing.T) {
-	_, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob, carol)
-	a, b := cs[0], cs[1]
-	if err := a.Chat(bob).SendText(ctxT(t), "one to one", msnp.DefaultTextFormat()); err != nil {
-		t.Fatal(err)
-	}
-	messageWith(t, evs[1], "one to one")
-	// Bob invites Carol into the switchboard he shares with Alice, as an
-	// MSN client does: Alice's side becomes a group conversation.
-	if err := b.Chat(alice).Invite(ctxT(t), carol); err != nil {
-		t.Fatal(err)
-	}
-	// Bob's Invite made a new group (and switchboard) of its own...
-	jb := joinedIn(t, evs[1], carol)
-	// ...which reached Alice as an invitation with two others: a group.
-	ja := joinedIn(t, evs[0], carol)
-	if !ja.Conversation.Group || ja.Conversation.ID == bob || !jb.Conversation.Group {
-		t.Fatalf("%+v %+v", ja, jb)
-	}
-	// The direct conversations are intact.
-	if err := a.Chat(bob).SendText(ctxT(t), "still direct", msnp.DefaultTextFormat()); err != nil {
-		t.Fatal(err)
-	}
-	if m := messageWith(t, evs[1], "still direct"); m.Conversation.ID != alice {
-		t.Fatalf("%+v", m)
-	}
+	forVersions(t, sbVersions, func(t *testing.T, p msnp.Protocol) {
+		_, cs, evs := chatSetup(t, p, alice, bob, carol)
+		a, b := cs[0], cs[1]
+		if err := a.Chat(bob).SendText(ctxT(t), "one to one", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		messageWith(t, evs[1], "one to one")
+		// Bob invites Carol into the switchboard he shares with Alice, as an
+		// MSN client does: Alice's side becomes a group conversation.
+		if err := b.Chat(alice).Invite(ctxT(t), carol); err != nil {
+			t.Fatal(err)
+		}
+		// Bob's Invite made a new group (and switchboard) of its own...
+		jb := joinedIn(t, evs[1], carol)
+		// ...which reached Alice as an invitation with two others: a group.
+		ja := joinedIn(t, evs[0], carol)
+		if !ja.Conversation.Group || ja.Conversation.ID == bob || !jb.Conversation.Group {
+			t.Fatalf("%+v %+v", ja, jb)
+		}
+		// The direct conversations are intact.
+		if err := a.Chat(bob).SendText(ctxT(t), "still direct", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		if m := messageWith(t, evs[1], "still direct"); m.Conversation.ID != alice {
+			t.Fatalf("%+v", m)
+		}
+	})
 }
 
 func TestConversationGroupAfterRestart(t *testing.T) {
-	_, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob, carol)
-	g := cs[0].Group("saved-group-id", []string{"Bob@example.com", carol, alice})
-	if info := g.Info(); info.ID != "saved-group-id" || !info.Group || !sameSet(info.Participants, bob, carol) {
-		t.Fatalf("Info = %+v", info)
-	}
-	if err := g.SendText(ctxT(t), "restored", msnp.DefaultTextFormat()); err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range evs[1:] {
-		if m := messageWith(t, ev, "restored"); !m.Conversation.Group {
-			t.Fatalf("%+v", m)
+	forVersions(t, sbVersions, func(t *testing.T, p msnp.Protocol) {
+		_, cs, evs := chatSetup(t, p, alice, bob, carol)
+		g := cs[0].Group("saved-group-id", []string{"Bob@example.com", carol, alice})
+		if info := g.Info(); info.ID != "saved-group-id" || !info.Group || !sameSet(info.Participants, bob, carol) {
+			t.Fatalf("Info = %+v", info)
 		}
-	}
-	if j := joinedIn(t, evs[0], carol); j.Conversation.ID != "saved-group-id" {
-		t.Fatalf("%+v", j)
-	}
+		if err := g.SendText(ctxT(t), "restored", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs[1:] {
+			if m := messageWith(t, ev, "restored"); !m.Conversation.Group {
+				t.Fatalf("%+v", m)
+			}
+		}
+		if j := joinedIn(t, evs[0], carol); j.Conversation.ID != "saved-group-id" {
+			t.Fatalf("%+v", j)
+		}
+	})
 }
 
 func TestConversationLeaveAndClose(t *testing.T) {
-	s, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob, carol)
-	a := cs[0]
-	cv := a.Chat(bob)
-	if err := cv.SendText(ctxT(t), "one", msnp.DefaultTextFormat()); err != nil {
-		t.Fatal(err)
-	}
-	// Bob reads each switchboard on its own goroutine: what came through
-	// the first is not ordered against the second, so wait for it.
-	if m := nextMessage(t, evs[1]); m.Text != "one" {
-		t.Fatalf("bob got %+v", m)
-	}
-	if err := cv.Leave(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
-		t.Fatalf("Leave left the switchboard open: %v", err)
-	}
-	// A direct conversation can be used again.
-	if err := cv.SendText(ctxT(t), "two", msnp.DefaultTextFormat()); err != nil {
-		t.Fatal(err)
-	}
-	if m := nextMessage(t, evs[1]); m.Text != "two" {
-		t.Fatalf("bob got %+v", m)
-	}
-	// A group left is gone.
-	g := a.Group("team", []string{bob, carol})
-	if err := g.SendText(ctxT(t), "team", msnp.DefaultTextFormat()); err != nil {
-		t.Fatal(err)
-	}
-	g.Leave()
-	if err := g.SendText(ctxT(t), "again", msnp.DefaultTextFormat()); !errors.Is(err, msnp.ErrConversationLeft) {
-		t.Fatalf("send after Leave = %v", err)
-	}
-	if a.Group("team", nil) == g {
-		t.Fatal("Group returned the left conversation")
-	}
-	// Close ends every switchboard.
-	a.Close()
-	if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
-		t.Fatalf("Close left switchboards open: %v", err)
-	}
+	forVersions(t, sbVersions, func(t *testing.T, p msnp.Protocol) {
+		s, cs, evs := chatSetup(t, p, alice, bob, carol)
+		a := cs[0]
+		cv := a.Chat(bob)
+		if err := cv.SendText(ctxT(t), "one", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		// Bob reads each switchboard on its own goroutine: what came through
+		// the first is not ordered against the second, so wait for it.
+		if m := nextMessage(t, evs[1]); m.Text != "one" {
+			t.Fatalf("bob got %+v", m)
+		}
+		if err := cv.Leave(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
+			t.Fatalf("Leave left the switchboard open: %v", err)
+		}
+		// A direct conversation can be used again.
+		if err := cv.SendText(ctxT(t), "two", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		if m := nextMessage(t, evs[1]); m.Text != "two" {
+			t.Fatalf("bob got %+v", m)
+		}
+		// A group left is gone.
+		g := a.Group("team", []string{bob, carol})
+		if err := g.SendText(ctxT(t), "team", msnp.DefaultTextFormat()); err != nil {
+			t.Fatal(err)
+		}
+		g.Leave()
+		if err := g.SendText(ctxT(t), "again", msnp.DefaultTextFormat()); !errors.Is(err, msnp.ErrConversationLeft) {
+			t.Fatalf("send after Leave = %v", err)
+		}
+		if a.Group("team", nil) == g {
+			t.Fatal("Group returned the left conversation")
+		}
+		// Close ends every switchboard.
+		a.Close()
+		if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
+			t.Fatalf("Close left switchboards open: %v", err)
+		}
+	})
 }
 
 func TestConversationInviteOffline(t *testing.T) {
-	s, cs, _ := chatSetup(t, msnp.MSNP8, alice, bob)
-	s.AddAccount(carol, "pw", "")
-	err := cs[0].Chat(bob).Invite(ctxT(t), carol)
-	if msnp.CodeOf(err) != msnp.ErrUserNotOnline {
-		t.Fatalf("Invite of an offline user = %v, want 217", err)
-	}
-	if err := cs[0].Chat(bob).Invite(ctxT(t), "not a passport"); err == nil {
-		t.Fatal("Invite accepted a bad passport")
-	}
-	// The half-made group was left again.
-	if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
-		t.Fatal(err)
-	}
+	forVersions(t, sbVersions, func(t *testing.T, p msnp.Protocol) {
+		s, cs, _ := chatSetup(t, p, alice, bob)
+		s.AddAccount(carol, "pw", "")
+		err := cs[0].Chat(bob).Invite(ctxT(t), carol)
+		if msnp.CodeOf(err) != msnp.ErrUserNotOnline {
+			t.Fatalf("Invite of an offline user = %v, want 217", err)
+		}
+		if err := cs[0].Chat(bob).Invite(ctxT(t), "not a passport"); err == nil {
+			t.Fatal("Invite accepted a bad passport")
+		}
+		// The half-made group was left again.
+		if err := s.WaitSBSessions(ctxT(t), alice, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -124,6 +124,7 @@ type Switchboard struct {
 	w       *Writer
 	handler func(SwitchboardEvent)
 	self    string // our passport, bare and lower-cased
+	selfEP  string // our endpoint GUID ("{...}", lower-cased) on MSNP16+, or ""
 
 	trid atomic.Uint32
 
@@ -176,6 +177,7 @@ func openSwitchboard(ctx context.Context, addr, passport string, opts *Switchboa
 		w:            NewWriter(conn),
 		handler:      opts.Handler,
 		self:         strings.ToLower(splitEndpoint(passport)),
+		selfEP:       endpointOf(passport),
 		sessionID:    sessionID,
 		participants: map[string]*SwitchboardParticipant{},
 		pending:      map[uint32]chan *Command{},
@@ -603,6 +605,11 @@ func (s *Switchboard) message(c *Command) {
 	entry := c.Arg(0)
 	from, guid := splitEndpoint(entry), endpointOf(entry)
 	key := strings.ToLower(from)
+	if guid != "" && key == s.self && guid == s.selfEP {
+		// Our own message echoed back: it is not "sent elsewhere".
+		// (Escargot never echoes, and names the bare account.)
+		return
+	}
 	m, err := ParseMessage(c.Payload)
 	if err != nil {
 		s.emit(SBServerError{Err: fmt.Errorf("message from %s: %w", from, err)})

@@ -478,3 +478,42 @@ func TestSwitchboardLoopback(t *testing.T) {
 		t.Errorf("Err after Close = %v", sb.Err())
 	}
 }
+
+// TestSwitchboardDropsOwnEcho: Escargot relays a message to every
+// connection but the sender's and names the bare account, so another
+// endpoint's message comes as "MSG me@x" (sso_msnp18.txt's shape). A
+// server that named endpoints and echoed the sender's own message back
+// would make it look "sent elsewhere": a message naming this very
+// endpoint is dropped, one naming another endpoint is kept.
+func TestSwitchboardDropsOwnEcho(t *testing.T) {
+	opts, peer, ev := pipeSwitchboard(t)
+	peerDone := make(chan struct{})
+	echo := fmt.Sprintf("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n%s", "echo")
+	other := fmt.Sprintf("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n%s", "elsewhere")
+	peer.run(func() {
+		defer close(peerDone)
+		peer.expect("USR 1 alice@example.com;{F52973B6-C926-4BAD-9BA8-7C1E840E4AB0} 6afb7935d805c5a05a38", "")
+		peer.send("USR 1 OK alice@example.com;{F52973B6-C926-4BAD-9BA8-7C1E840E4AB0} Alice\r\n")
+		peer.send(fmt.Sprintf("MSG alice@example.com;{f52973b6-c926-4bad-9ba8-7c1e840e4ab0} Alice %d\r\n%s", len(echo), echo))
+		peer.send(fmt.Sprintf("MSG alice@example.com;{a2a2a2a2-0000-4000-8000-000000000002} Alice %d\r\n%s", len(other), other))
+		peer.send(fmt.Sprintf("MSG alice@example.com Alice %d\r\n%s", len(other), other))
+		peer.expect("OUT", "")
+		peer.conn.Close()
+	})
+	sb, err := DialSwitchboard(context.Background(), "127.0.0.1:1864", "alice@example.com;{F52973B6-C926-4BAD-9BA8-7C1E840E4AB0}", "6afb7935d805c5a05a38", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, wantEndpoint := range []string{"{a2a2a2a2-0000-4000-8000-000000000002}", ""} {
+		m, ok := ev.next(t).(SBMessage)
+		if !ok || m.From != "alice@example.com" || m.FromEndpoint != wantEndpoint || string(m.Message.Body) != "elsewhere" {
+			t.Fatalf("message: %#v", m)
+		}
+	}
+	sb.Close()
+	<-peerDone
+	<-sb.Done()
+	if c, ok := ev.next(t).(SBClosed); !ok {
+		t.Fatalf("after the messages: %#v", c)
+	}
+}

@@ -31,7 +31,10 @@
 // with USR, joins them with ANS, rings contacts with CAL and relays MSG
 // verbatim, ACKing unconditionally as Escargot does. On MSNP16+ it deals
 // in endpoints ("email;{guid}" in USR, ANS, IRO, JOI and BYE) and rings
-// every endpoint of the invitee. Its fault hooks:
+// every endpoint of the invitee not yet in the session, so an account can
+// CAL itself to bring its other endpoints in, as WLM 2009 does; a message
+// goes to every connection but the sender's, naming the bare account.
+// Its fault hooks:
 // SetSBIdleTimeout, DropSwitchboards, DropNextMessage, NAKNext, RefuseCAL;
 // inspection: Delivered, WaitDelivered, SBReceived, SBParticipants,
 // WaitSBParticipants, WaitSBSessions, SwitchboardsOpened.

@@ -1118,7 +1118,7 @@ func (c *nsConn) xfr(trid, dest string) {
 		}
 	}
 	cookie := newToken(20)
-	c.s.sbTickets[cookie] = sbTicket{passport: c.acct.email, dialect: c.dialect, expires: time.Now().Add(sbTicketLife)}
+	c.s.sbTickets[cookie] = sbTicket{passport: c.acct.email, dialect: c.dialect, expires: time.Now().Add(sbTicketLife), ns: c}
 	switch {
 	case c.dialect >= 14:
 		c.send("XFR", trid, "SB", c.s.sbAddr, "CKI", cookie, "U", "messenger.msn.com", "1")

@@ -71,7 +71,8 @@ type sbTicket struct {
 	passport string
 	dialect  int
 	expires  time.Time
-	session  string // RNG: the session the invitee may join; "" for XFR
+	session  string  // RNG: the session the invitee may join; "" for XFR
+	ns       *nsConn // the notification session (endpoint) it was issued to
 }
 
 type token struct {

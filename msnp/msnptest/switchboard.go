@@ -69,7 +69,8 @@ type sbConn struct {
 	flushing bool // closeAfterFlush queued the end: the writer closes
 	acct     *account
 	dialect  int
-	guid     string // MSNP16+: the endpoint's machine GUID, lower case, no braces
+	guid     string  // MSNP16+: the endpoint's machine GUID, lower case, no braces
+	ns       *nsConn // the notification session its cookie was issued to
 	sess     *sbSession
 }
 
@@ -289,6 +290,17 @@ func (ss *sbSession) has(a *account) bool {
 	return false
 }
 
+// hasEndpoint reports whether the endpoint (notification session) ns is
+// in the session, as Escargot compares sessions, not names.
+func (ss *sbSession) hasEndpoint(ns *nsConn) bool {
+	for _, m := range ss.members {
+		if m.ns == ns {
+			return true
+		}
+	}
+	return false
+}
+
 // sbCaps is the client id a participant shows in IRO and JOI on MSNP12+,
 // formatted for a connection speaking dialect: its notification
 // session's, "0" without one.
@@ -382,7 +394,7 @@ func (c *sbConn) usr(trid, who, cookie string) {
 		return
 	}
 	c.conn.SetReadDeadline(time.Time{})
-	c.acct, c.dialect, c.guid = a, t.dialect, guid
+	c.acct, c.dialect, c.guid, c.ns = a, t.dialect, guid, t.ns
 	ss := &sbSession{id: newToken(31), last: time.Now()}
 	s.sb.sessions[ss.id] = ss
 	s.sb.opened++
@@ -443,7 +455,7 @@ func (c *sbConn) ans(trid, who, cookie, session string) {
 		return
 	}
 	c.conn.SetReadDeadline(time.Time{})
-	c.acct, c.dialect, c.guid = a, t.dialect, guid
+	c.acct, c.dialect, c.guid, c.ns = a, t.dialect, guid, t.ns
 	iro := s.roster(ss.members, c.dialect)
 	n := strconv.Itoa(len(iro))
 	for i, e := range iro {
@@ -489,20 +501,36 @@ func (c *sbConn) cal(trid, email string) {
 		c.send("217", trid)
 		return
 	}
-	for _, m := range c.sess.members {
-		if m.acct == b {
-			c.send("215", trid)
-			return
+	ss := c.sess
+	// Every endpoint of the invitee not yet in the session is rung, each
+	// with its own cookie (MSNP16+ MPOP; below 16 there is only one);
+	// with all of them in, the CAL is refused with 215. Escargot's
+	// ChatSession.invite works this way, so an account can CAL itself to
+	// bring its other endpoints in, as WLM 2009 does when it opens a
+	// switchboard; on MSNP18, with no other endpoint to ring, Escargot
+	// fakes the RINGING and the caller's own JOI instead of the 215.
+	self := c.acct == b
+	var ring []*nsConn
+	for _, ep := range s.endpoints(key(b.email)) {
+		if !ss.hasEndpoint(ep) {
+			ring = append(ring, ep)
 		}
 	}
-	ss := c.sess
+	if len(ring) == 0 && !(self && c.dialect >= 18) {
+		c.send("215", trid)
+		return
+	}
 	c.send("CAL", trid, "RINGING", ss.id)
-	// Every endpoint of the invitee is rung, each with its own cookie
-	// (MSNP16+ MPOP; below 16 there is only one). MSNP13+ add the
-	// Passport domain, 14+ the "direct TCP allowed" flag, as XFR does.
-	for _, ep := range s.endpoints(key(b.email)) {
+	if self && c.dialect >= 18 {
+		for _, e := range s.roster([]*sbConn{c}, c.dialect) {
+			c.send(append([]string{"JOI"}, e...)...)
+		}
+	}
+	// MSNP13+ add the Passport domain, 14+ the "direct TCP allowed"
+	// flag, as XFR does.
+	for _, ep := range ring {
 		cookie := newToken(20)
-		s.sbTickets[cookie] = sbTicket{passport: b.email, dialect: ep.dialect, expires: time.Now().Add(sbTicketLife), session: ss.id}
+		s.sbTickets[cookie] = sbTicket{passport: b.email, dialect: ep.dialect, expires: time.Now().Add(sbTicketLife), session: ss.id, ns: ep}
 		parts := []string{"RNG", ss.id, s.sbAddr, "CKI", cookie, c.acct.email, esc(c.acct.name)}
 		switch {
 		case ep.dialect >= 14:
@@ -589,8 +617,21 @@ func (s *Server) idleFired(ss *sbSession) {
 	members := append([]*sbConn(nil), ss.members...)
 	s.endSession(ss)
 	for _, m := range members {
-		for _, o := range members {
-			if o != m {
+		for i, o := range members {
+			if o == m {
+				continue
+			}
+			// On MSNP16+ each endpoint leaves, then the account with its
+			// last one (Escargot's on_idle_increment and
+			// on_participant_left); m's own account stays.
+			if m.dialect >= 16 && o.guid != "" {
+				m.send("BYE", o.acct.email+";{"+o.guid+"}", "1")
+			}
+			last := o.acct != m.acct
+			for _, x := range members[i+1:] {
+				last = last && x.acct != o.acct
+			}
+			if last {
 				m.send("BYE", o.acct.email, "1")
 			}
 		}
