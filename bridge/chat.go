@@ -211,10 +211,16 @@ func (b *Bridge) SendMessage(ctx context.Context, user UserID, id PortalID, msg 
 	if strings.TrimSpace(msg.Text.Body) == "" {
 		return errors.New("the message is empty")
 	}
+	l.log.Debug().Str("portal", string(id)).Str("frontend_id", msg.FrontendID).Msg("message queued for MSN")
 	b.senders.run(id, func() {
 		sctx, cancel := context.WithTimeout(b.ctx, 2*time.Minute)
 		defer cancel()
 		err := b.sendText(sctx, l, p, msg)
+		if err != nil {
+			l.log.Warn().Err(err).Str("portal", string(id)).Str("frontend_id", msg.FrontendID).Msg("message to MSN failed")
+		} else {
+			l.log.Debug().Str("portal", string(id)).Str("frontend_id", msg.FrontendID).Msg("message accepted by MSN")
+		}
 		if err == nil {
 			b.obs.MessageBridged(user.Frontend, ToMSN)
 		} else {

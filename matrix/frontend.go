@@ -400,7 +400,13 @@ func (f *Frontend) forwardText(ctx context.Context, evt *event.Event, text strin
 func (f *Frontend) forward(ctx context.Context, evt *event.Event, text bridge.Text) {
 	user := userID(evt.Sender)
 	portal, err := f.core.PortalByRoom(ctx, user, evt.RoomID.String())
-	if err != nil {
+	if errors.Is(err, bridge.ErrNoSuchPortal) {
+		return // not a portal room: not the bridge's business
+	} else if err != nil {
+		// A portal room whose message cannot be sent now: say so, never
+		// drop it silently.
+		f.log.Warn().Err(err).Stringer("event_id", evt.ID).Msg("message in a room not sent to MSN")
+		f.sendBotNotice(ctx, evt.RoomID, "Your message was not sent to MSN: "+err.Error())
 		return
 	}
 	msg := bridge.OutgoingMessage{FrontendID: evt.ID.String(), Text: text}

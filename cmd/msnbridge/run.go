@@ -85,23 +85,40 @@ func run(ctx context.Context, cfg *config.Config, log *config.Logger) error {
 		}
 		stops = append(stops, ops.stop)
 	}
+	// The frontends are made and registered first, the core loads its
+	// logins, and only then do the frontends take work: a transaction the
+	// homeserver retries at start-up must find its user's login, or it
+	// would be answered and lost.
+	var mx *matrix.Frontend
 	if cfg.Matrix.Enabled {
-		mx, err := matrix.New(cfg.Matrix, core, log.Component("matrix"))
+		mx, err = matrix.New(cfg.Matrix, core, log.Component("matrix"))
 		if err != nil {
 			return err
 		}
 		core.AddFrontend(mx)
+	}
+	var gw *xmpp.Gateway
+	if cfg.XMPP.Enabled {
+		gw, err = xmpp.New(cfg.XMPP, core, log.Component("xmpp"))
+		if err != nil {
+			return err
+		}
+		core.AddFrontend(gw)
+	}
+	if err := core.Start(setup); err != nil {
+		return err
+	}
+	// Stopping goes the other way round: the frontends stop taking work
+	// first (and hand over what they had already accepted), then the core
+	// finishes sending it and signs out of MSN.
+	stops = append([]func(){core.Stop}, stops...)
+	if mx != nil {
 		if err := mx.Start(setup); err != nil {
 			return err
 		}
 		stops = append(stops, mx.Stop)
 	}
-	if cfg.XMPP.Enabled {
-		gw, err := xmpp.New(cfg.XMPP, core, log.Component("xmpp"))
-		if err != nil {
-			return err
-		}
-		core.AddFrontend(gw)
+	if gw != nil {
 		gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		var wg sync.WaitGroup
 		wg.Add(1)
@@ -114,14 +131,6 @@ func run(ctx context.Context, cfg *config.Config, log *config.Logger) error {
 		}()
 		stops = append(stops, func() { cancel(); wg.Wait() })
 	}
-
-	if err := core.Start(setup); err != nil {
-		return err
-	}
-	// Stopping goes the other way round: the frontends stop taking work
-	// first (and hand over what they had already accepted), then the core
-	// finishes sending it and signs out of MSN.
-	stops = append([]func(){core.Stop}, stops...)
 	if ops != nil {
 		ops.started.Store(true)
 	}
