@@ -1118,7 +1118,7 @@ func (c *Client) OpenSwitchboards() int {
 	defer c.conv.mu.Unlock()
 	n := 0
 	for s := range c.conv.sessions {
-		if s.sb != nil && !s.closed {
+		if s.sb != nil && !s.closed && !s.sb.isClosing() {
 			n++
 		}
 	}

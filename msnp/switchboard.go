@@ -366,9 +366,32 @@ func (s *Switchboard) Close() error {
 	}
 	// OUT is a courtesy: the server treats a dropped connection the same.
 	s.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	s.w.WriteCommand(&Command{Name: "OUT"})
-	return s.conn.Close()
+	if err := s.w.WriteCommand(&Command{Name: "OUT"}); err != nil {
+		return s.conn.Close()
+	}
+	// What the server relayed before it read our OUT is still on its way,
+	// and the sender was told it was accepted: keep reading until the
+	// server hangs up (it does after OUT), briefly, so it is not lost.
+	s.conn.SetReadDeadline(time.Now().Add(closeDrainTime))
+	go func() {
+		select {
+		case <-s.done:
+		case <-time.After(closeDrainTime):
+		}
+		s.conn.Close()
+	}()
+	return nil
 }
+
+// isClosing reports whether Close was called (it may still be draining).
+func (s *Switchboard) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// closeDrainTime bounds how long Close keeps reading after OUT.
+const closeDrainTime = 2 * time.Second
 
 // Done is closed when the connection has ended and the handler has seen
 // SBClosed; Err then says why.

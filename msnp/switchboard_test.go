@@ -517,3 +517,46 @@ func TestSwitchboardDropsOwnEcho(t *testing.T) {
 		t.Fatalf("after the messages: %#v", c)
 	}
 }
+
+// TestSwitchboardCloseReadsWhatWasInFlight: a message the server relayed
+// before it read our OUT was accepted for us; Close keeps reading until
+// the server hangs up, so it still reaches the handler.
+func TestSwitchboardCloseReadsWhatWasInFlight(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		peer := &sbPeer{t: t, conn: conn, r: NewReader(conn)}
+		peer.expect("USR 1 alice@example.com cookie", "")
+		peer.send("USR 1 OK alice@example.com Alice\r\n")
+		peer.send("JOI bob@example.com Bob\r\n")
+		peer.expect("OUT", "")
+		// In flight when the OUT arrived:
+		peer.send(fmt.Sprintf("MSG bob@example.com Bob %d\r\n%s", len(twnHello), twnHello))
+	}()
+	ev := make(events, 10)
+	sb, err := DialSwitchboard(context.Background(), ln.Addr().String(), "alice@example.com", "cookie",
+		&SwitchboardOptions{Handler: func(e SwitchboardEvent) { ev <- e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ev.next(t).(SBJoined); !ok {
+		t.Fatal("no join")
+	}
+	sb.Close()
+	for {
+		switch e := ev.next(t).(type) {
+		case SBMessage:
+			return // the in-flight message was read
+		case SBClosed:
+			t.Fatalf("closed without the in-flight message (%v)", e.Err)
+		}
+	}
+}
