@@ -40,6 +40,7 @@ func (f *Frontend) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Ev
 	case bridge.Membership:
 		return "", f.deliverMembership(ctx, user, e)
 	case bridge.DeliveryResult:
+		f.sendMessageStatus(ctx, user, e)
 		if e.Err == nil {
 			return "", nil
 		}
@@ -479,4 +480,31 @@ func (f *Frontend) botNotice(ctx context.Context, room id.RoomID, text string) (
 		return "", err
 	}
 	return resp.EventID.String(), nil
+}
+
+// sendMessageStatus reports a message's fate as a message-status event
+// (com.beeper.message_send_status, MSC2153's successor) that clients which
+// know it show on the message itself; others ignore it. Best effort: the
+// notice on failure is what every client shows.
+func (f *Frontend) sendMessageStatus(ctx context.Context, user bridge.UserID, d bridge.DeliveryResult) {
+	if !strings.HasPrefix(d.FrontendID, "$") {
+		return
+	}
+	room, _, err := f.portalRoom(ctx, user, d.Portal, false)
+	if err != nil || room == "" {
+		return
+	}
+	content := &event.BeeperMessageStatusEventContent{
+		Network:   "msn",
+		RelatesTo: event.RelatesTo{Type: event.RelReference, EventID: id.EventID(d.FrontendID)},
+		Status:    event.MessageStatusSuccess,
+	}
+	if d.Err != nil {
+		content.Status = event.MessageStatusRetriable
+		content.Reason = event.MessageStatusGenericError
+		content.Message = d.Err.Error()
+	}
+	if _, err := f.as.BotIntent().SendMessageEvent(ctx, room, event.BeeperMessageStatus, content); err != nil {
+		f.log.Debug().Err(err).Msg("could not send a message status")
+	}
 }

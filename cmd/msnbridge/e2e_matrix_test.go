@@ -291,9 +291,14 @@ func TestMatrixEndToEnd(t *testing.T) {
 	})
 
 	t.Run("Matrix to MSN", func(t *testing.T) {
-		if _, err := user.SendText(ctx, portal, "Hi Bob, from Matrix"); err != nil {
+		sent, err := user.SendText(ctx, portal, "Hi Bob, from Matrix")
+		if err != nil {
 			t.Fatal(err)
 		}
+		user.WaitFor(t, "the message status of the sent message", func(e *event.Event) bool {
+			c, ok := e.Content.Parsed.(*event.BeeperMessageStatusEventContent)
+			return ok && e.RoomID == portal && c.RelatesTo.EventID == sent.EventID && c.Status == event.MessageStatusSuccess
+		})
 		matrixtest.Eventually(t, "bob receiving the reply", 20*time.Second, func() bool {
 			for _, m := range bob.messages() {
 				if m == "Hi Bob, from Matrix" {

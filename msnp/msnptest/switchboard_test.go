@@ -418,16 +418,21 @@ func TestSwitchboardEndpoints(t *testing.T) {
 		in := dialAddr(t, s.SBAddr(), bob+"/SB"+strconv.Itoa(i+1))
 		in.send("ANS", bob+";"+ep.guid, r[4], session)
 		sbs = append(sbs, in)
+		if i > 0 {
+			continue
+		}
+		// The first endpoint (in before the second answers, so the
+		// rosters are deterministic): alice's endpoint and account, then
+		// its own account's JOI; alice hears of the endpoint and the
+		// account.
+		in.expect("IRO 1 1 2 " + alice + ";" + lower(ga) + " " + alice + " " + caps)
+		in.expect("IRO 1 2 2 " + alice + " " + alice + " " + caps)
+		in.expect("ANS 1 OK")
+		in.expect("JOI " + bob + " " + bob + " " + caps)
+		asb.expect("JOI " + bob + ";" + lower(gb1) + " " + bob + " " + caps)
+		asb.expect("JOI " + bob + " " + bob + " " + caps)
 	}
-	// The first endpoint: alice's endpoint and account, then its own
-	// account's JOI; alice hears of the endpoint and the account.
 	b1sb := sbs[0]
-	b1sb.expect("IRO 1 1 2 " + alice + ";" + lower(ga) + " " + alice + " " + caps)
-	b1sb.expect("IRO 1 2 2 " + alice + " " + alice + " " + caps)
-	b1sb.expect("ANS 1 OK")
-	b1sb.expect("JOI " + bob + " " + bob + " " + caps)
-	asb.expect("JOI " + bob + ";" + lower(gb1) + " " + bob + " " + caps)
-	asb.expect("JOI " + bob + " " + bob + " " + caps)
 	// The second: bob's account is already there; only the endpoint joins.
 	b2sb := sbs[1]
 	b2sb.expect("IRO 1 1 4 " + alice + ";" + lower(ga) + " " + alice + " " + caps)
