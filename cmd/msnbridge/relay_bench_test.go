@@ -37,7 +37,7 @@ func TestRelayBench(t *testing.T) {
 	n := relayEnvInt("RELAY_N", 500)
 	latN := relayEnvInt("RELAY_LAT_N", 200)
 	window := relayEnvInt("RELAY_WINDOW", 16)
-	var results []relayResult
+	var results, concurrent []relayResult
 
 	t.Run("xmpp", func(t *testing.T) {
 		xe := xmpptest.EnvFromOS(t)
@@ -63,6 +63,8 @@ func TestRelayBench(t *testing.T) {
 		srv.AddAccount("alice@example.com", "pw-alice@example.com", "Alice")
 		srv.AddAccount("bob@example.com", "pw-bob@example.com", "Bob")
 		srv.AddContact("alice@example.com", "bob@example.com")
+		srv.AddAccount("carol@example.com", "pw-carol@example.com", "Carol")
+		srv.AddContact("carol@example.com", "bob@example.com")
 		cfg := e2eXMPPConfig(t, srv, xe)
 		user := xe.Dial(t, "benchU"+suffix)
 		br := startXMPPBridge(t, cfg, e2eLogger(t), user)
@@ -89,6 +91,19 @@ func TestRelayBench(t *testing.T) {
 			return n.Is("presence", "") && n.From(gw)
 		})
 		bob := newMSNPeer(t, srv, "bob@example.com", "pw-bob@example.com")
+
+		// MSN direct: bob → carol through msnptest's switchboard, no
+		// bridge: the MSN part of the bridged paths, alone.
+		carolArrivals := msnArrivals(t, srv, "carol@example.com", "bob@example.com")
+		toCarol := bob.Chat("carol@example.com")
+		results = append(results, measure(t, relayPath{
+			name: "MSN direct (msnptest client → msnptest SB → msnptest client)",
+			send: func(ctx context.Context, body string) error {
+				return toCarol.SendText(ctx, body, msnp.DefaultTextFormat())
+			},
+			arrivals: carolArrivals,
+		}, n, latN, window))
+
 		bobJID := mustContactJID(t, gw, "bob@example.com")
 		chat := bob.Chat("alice@example.com")
 		bridged := relayPath{
@@ -99,6 +114,10 @@ func TestRelayBench(t *testing.T) {
 			arrivals: xmppArrivals(t, user, bobJID),
 		}
 		results = append(results, measure(t, bridged, n, latN, window))
+		bridged.name = strings.Replace(bridged.name, " (", ", %d concurrent sends (", 1)
+		bridged.name = fmt.Sprintf(bridged.name, window)
+		bridged.concurrent = true
+		concurrent = append(concurrent, measure(t, bridged, n, 20, window))
 	})
 
 	t.Run("matrix", func(t *testing.T) {
@@ -187,6 +206,10 @@ func TestRelayBench(t *testing.T) {
 			arrivals: matrixArrivals(t, ctx, user.Client, portal, bobGhost),
 		}
 		results = append(results, measure(t, bridged, n, latN, window))
+		bridged.name = strings.Replace(bridged.name, " (", ", %d concurrent sends (", 1)
+		bridged.name = fmt.Sprintf(bridged.name, window)
+		bridged.concurrent = true
+		concurrent = append(concurrent, measure(t, bridged, n, 20, window))
 	})
 
 	fmt.Printf("relay: N=%d (throughput, window %d), %d one at a time (latency)\n", n, window, latN)
@@ -194,8 +217,11 @@ func TestRelayBench(t *testing.T) {
 	for _, r := range results {
 		fmt.Printf("relay: | %-80s | %9.1f | %8s | %8s | %8s | %9d |\n", r.name, r.rate, fmtDur(r.p50), fmtDur(r.p99), fmtDur(r.max), r.reordered)
 	}
-	if len(results) == 4 {
-		for _, pair := range [][2]int{{0, 1}, {2, 3}} {
+	for _, r := range concurrent {
+		fmt.Printf("relay: | %-80s | %9.1f | %8s | %8s | %8s | %9s |\n", r.name, r.rate, "", "", "", "")
+	}
+	if len(results) == 5 {
+		for _, pair := range [][2]int{{0, 2}, {3, 4}} {
 			d, br := results[pair[0]], results[pair[1]]
 			fmt.Printf("relay: %s vs direct: throughput %.1f%% of direct (target ≥ 90%%), p50 added %s (target < 1ms)\n",
 				strings.SplitN(br.name, " (", 2)[0], 100*br.rate/d.rate, fmtDur(br.p50-d.p50))
@@ -209,6 +235,9 @@ type relayPath struct {
 	name     string
 	send     func(ctx context.Context, body string) error
 	arrivals <-chan arrival
+	// concurrent: throughput sends run in their own goroutines (up to the
+	// window), for a sender that blocks until its message is acknowledged.
+	concurrent bool
 }
 
 type arrival struct {
@@ -317,7 +346,19 @@ func measure(t *testing.T, p relayPath, n, latN, window int) relayResult {
 			wg.Wait()
 			t.Fatalf("%s: %v (receiver: %v)", p.name, ctx.Err(), recvErr)
 		}
-		if err := p.send(ctx, fmt.Sprintf("%stp %s %d", benchPrefix, run, i)); err != nil {
+		body := fmt.Sprintf("%stp %s %d", benchPrefix, run, i)
+		if p.concurrent {
+			// The slot bounds the sends in flight; their order is the
+			// scheduler's, so "out of order" means little here.
+			go func() {
+				if err := p.send(ctx, body); err != nil && ctx.Err() == nil {
+					t.Errorf("%s: send: %v", p.name, err)
+					cancel()
+				}
+			}()
+			continue
+		}
+		if err := p.send(ctx, body); err != nil {
 			wg.Wait()
 			t.Fatalf("%s: send: %v (receiver: %v)", p.name, err, recvErr)
 		}
@@ -425,4 +466,31 @@ func relayEnvInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// msnArrivals logs passport in with its own msnp client and hands on, in
+// order, the bench messages it receives from from, stamped in the event
+// handler.
+func msnArrivals(t *testing.T, srv *msnptest.Server, passport, from string) <-chan arrival {
+	t.Helper()
+	out := make(chan arrival, 1<<14)
+	c, err := msnp.New(msnp.Config{Server: srv.NSAddr(), LoginURL: srv.LoginURL(), Protocols: []msnp.Protocol{msnp.MSNP12}},
+		passport, "pw-"+passport, func(ev msnp.Event) {
+			if m, ok := ev.(msnp.ConversationMessage); ok && strings.EqualFold(m.From, from) && strings.HasPrefix(m.Text, benchPrefix) {
+				out <- arrival{body: m.Text, at: time.Now()}
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetStatus(ctx, msnp.StatusOnline); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return out
 }
