@@ -57,7 +57,7 @@ bench-startup:
 
 # bench-relay measures the relay (MSN to XMPP and to Matrix through the
 # bridge) beside the direct client-to-client paths, on a loopback Prosody
-# and Dendrite; RELAY_N, RELAY_LAT_N and RELAY_WINDOW size it. ~2 min.
+# and Dendrite; RELAY_N, RELAY_LAT_N and RELAY_WINDOW size it. ~40 s.
 bench-relay:
 	./scripts/bench-relay.sh
 
