@@ -4,7 +4,7 @@ CONFIG ?= config.yaml
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test vet run check config demo bench bench-scale bench-startup
+.PHONY: build test vet run check config demo bench bench-scale bench-startup bench-relay
 # build compiles everything and leaves the msnbridge binary here.
 build:
 	$(GO) build ./...
@@ -54,6 +54,12 @@ LOGINS ?= 1000
 RESUME_INTERVAL ?= 0
 bench-startup:
 	$(GO) run ./bench/startup -logins $(LOGINS) -interval $(RESUME_INTERVAL)
+
+# bench-relay measures the relay (MSN to XMPP and to Matrix through the
+# bridge) beside the direct client-to-client paths, on a loopback Prosody
+# and Dendrite; RELAY_N, RELAY_LAT_N and RELAY_WINDOW size it. ~40 s.
+bench-relay:
+	./scripts/bench-relay.sh
 
 # demo runs the whole bridge on loopback with a demo MSN server, Prosody and
 # Dendrite, and prints how to connect; Ctrl-C stops it (scripts/demo.sh).
