@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -78,21 +77,7 @@ func TestKill9MidConversation(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	user := matrixtest.Register(t, ctx, cfg.Matrix.HomeserverURL, mustEnv(t, "MSNBRIDGE_TEST_SHARED_SECRET"), matrixtest.RandomName("k9"))
-	bot := id.UserID(cfg.Matrix.BotUserID())
-	dm, err := user.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{bot}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	user.WaitFor(t, "the greeting", matrixtest.MessageFrom(bot, dm.RoomID, "Hello"))
-	if _, err := user.SendText(ctx, dm.RoomID, "login alice@example.com"); err != nil {
-		t.Fatal(err)
-	}
-	user.WaitFor(t, "the password prompt", matrixtest.MessageFrom(bot, dm.RoomID, "password"))
-	if _, err := user.SendText(ctx, dm.RoomID, "pw-alice"); err != nil {
-		t.Fatal(err)
-	}
-	user.WaitFor(t, "signed in", matrixtest.MessageFrom(bot, dm.RoomID, "signed in"))
+	user, _ := loginThroughBot(t, ctx, cfg, "k9", "alice@example.com", "pw-alice")
 
 	bob := newMSNPeer(t, srv, "bob@example.com", "pw-bob")
 	bobGhost := ghostOf(t, cfg.Matrix, "bob@example.com")

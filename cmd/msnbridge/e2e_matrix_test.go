@@ -176,6 +176,30 @@ func ghostOf(t *testing.T, cfg config.Matrix, passport string) id.UserID {
 	return id.NewUserID(cfg.GhostLocalpart(esc), cfg.Domain)
 }
 
+// loginThroughBot registers a Matrix user (name prefix), opens a DM with the
+// bridge's bot and logs passport in through it, as a person would. It
+// returns the user and the management room once the bot says signed in.
+func loginThroughBot(t *testing.T, ctx context.Context, cfg *config.Config, prefix, passport, password string) (*matrixtest.User, id.RoomID) {
+	t.Helper()
+	user := matrixtest.Register(t, ctx, cfg.Matrix.HomeserverURL, mustEnv(t, "MSNBRIDGE_TEST_SHARED_SECRET"), matrixtest.RandomName(prefix))
+	bot := id.UserID(cfg.Matrix.BotUserID())
+	dm, err := user.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{bot}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgmt := dm.RoomID
+	user.WaitFor(t, "the bot's greeting", matrixtest.MessageFrom(bot, mgmt, "Hello"))
+	if _, err := user.SendText(ctx, mgmt, "login "+passport); err != nil {
+		t.Fatal(err)
+	}
+	user.WaitFor(t, "the password prompt", matrixtest.MessageFrom(bot, mgmt, "password"))
+	if _, err := user.SendText(ctx, mgmt, password); err != nil {
+		t.Fatal(err)
+	}
+	user.WaitFor(t, "signed in", matrixtest.MessageFrom(bot, mgmt, "signed in"))
+	return user, mgmt
+}
+
 func TestMatrixEndToEnd(t *testing.T) {
 	srv := msnptest.NewServer()
 	defer srv.Close()
@@ -197,24 +221,8 @@ func TestMatrixEndToEnd(t *testing.T) {
 		}
 	}()
 
-	user := matrixtest.Register(t, ctx, cfg.Matrix.HomeserverURL, mustEnv(t, "MSNBRIDGE_TEST_SHARED_SECRET"), matrixtest.RandomName("alice"))
+	user, mgmt := loginThroughBot(t, ctx, cfg, "alice", "alice@example.com", "pw-alice@example.com")
 	bot := id.UserID(cfg.Matrix.BotUserID())
-	dm, err := user.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{bot}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgmt := dm.RoomID
-	user.WaitFor(t, "the bot's greeting", matrixtest.MessageFrom(bot, mgmt, "Hello"))
-
-	// Log in through the bot.
-	if _, err := user.SendText(ctx, mgmt, "login alice@example.com"); err != nil {
-		t.Fatal(err)
-	}
-	user.WaitFor(t, "the password prompt", matrixtest.MessageFrom(bot, mgmt, "password"))
-	if _, err := user.SendText(ctx, mgmt, "pw-alice@example.com"); err != nil {
-		t.Fatal(err)
-	}
-	user.WaitFor(t, "signed in", matrixtest.MessageFrom(bot, mgmt, "signed in"))
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	if err := srv.WaitOnline(wctx, "alice@example.com"); err != nil {
 		t.Fatalf("alice is not online on MSN: %v", err)

@@ -155,21 +155,7 @@ func TestRelayBench(t *testing.T) {
 		// (d) MSN → Matrix through the bridge.
 		br := startBridge(t, cfg)
 		defer br.stop(t)
-		user := matrixtest.Register(t, ctx, hs, secret, matrixtest.RandomName("benchu"))
-		bot := id.UserID(cfg.Matrix.BotUserID())
-		dm, err := user.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{bot}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		user.WaitFor(t, "the bot's greeting", matrixtest.MessageFrom(bot, dm.RoomID, "Hello"))
-		if _, err := user.SendText(ctx, dm.RoomID, "login alice@example.com"); err != nil {
-			t.Fatal(err)
-		}
-		user.WaitFor(t, "the password prompt", matrixtest.MessageFrom(bot, dm.RoomID, "password"))
-		if _, err := user.SendText(ctx, dm.RoomID, "pw-alice@example.com"); err != nil {
-			t.Fatal(err)
-		}
-		user.WaitFor(t, "signed in", matrixtest.MessageFrom(bot, dm.RoomID, "signed in"))
+		user, _ := loginThroughBot(t, ctx, cfg, "benchu", "alice@example.com", "pw-alice@example.com")
 		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 		defer wcancel()
 		if err := srv.WaitOnline(wctx, "alice@example.com"); err != nil {

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -55,7 +54,6 @@ func TestSoak(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), duration+5*time.Minute)
 	defer cancel()
-	bot := id.UserID(cfg.Matrix.BotUserID())
 	type pair struct {
 		user    *matrixtest.User
 		contact *msnPeer
@@ -64,20 +62,7 @@ func TestSoak(t *testing.T) {
 	}
 	pairs := make([]*pair, users)
 	for i := range pairs {
-		u := matrixtest.Register(t, ctx, cfg.Matrix.HomeserverURL, mustEnv(t, "MSNBRIDGE_TEST_SHARED_SECRET"), matrixtest.RandomName(fmt.Sprintf("soak%d-", i)))
-		dm, err := u.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", IsDirect: true, Invite: []id.UserID{bot}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		u.WaitFor(t, "the greeting", matrixtest.MessageFrom(bot, dm.RoomID, "Hello"))
-		if _, err := u.SendText(ctx, dm.RoomID, "login "+userPassport(i)); err != nil {
-			t.Fatal(err)
-		}
-		u.WaitFor(t, "the password prompt", matrixtest.MessageFrom(bot, dm.RoomID, "password"))
-		if _, err := u.SendText(ctx, dm.RoomID, "pw"); err != nil {
-			t.Fatal(err)
-		}
-		u.WaitFor(t, "signed in", matrixtest.MessageFrom(bot, dm.RoomID, "signed in"))
+		u, _ := loginThroughBot(t, ctx, cfg, fmt.Sprintf("soak%d-", i), userPassport(i), "pw")
 		p := &pair{user: u, contact: newMSNPeer(t, srv, contactPassport(i), "pw"), ghost: ghostOf(t, cfg.Matrix, contactPassport(i))}
 		matrixtest.Eventually(t, "the user online for the contact", 20*time.Second, func() bool {
 			c, ok := p.contact.Contact(userPassport(i))
