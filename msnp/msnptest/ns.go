@@ -146,21 +146,25 @@ func (c *nsConn) enqueue(b []byte) {
 	}
 }
 
-// send queues one line. The parts are written as given, joined by single
-// blanks: an empty last part gives Escargot's trailing blank ("LST ... 11 ").
-func (c *nsConn) send(parts ...string) {
-	c.enqueue([]byte(strings.Join(parts, " ") + "\r\n"))
-}
+// send queues one line (see wireLine).
+func (c *nsConn) send(parts ...string) { c.enqueue(wireLine(parts)) }
 
-// sendPayload queues a line whose last token is len(payload), then payload.
-func (c *nsConn) sendPayload(payload []byte, parts ...string) {
+// sendPayload queues a payload command (see payloadLine).
+func (c *nsConn) sendPayload(payload []byte, parts ...string) { c.enqueue(payloadLine(payload, parts)) }
+
+// wireLine renders one command line. The parts are written as given, joined by
+// single blanks: an empty last part gives Escargot's trailing blank
+// ("LST ... 11 "). The notification server and the switchboard share it.
+func wireLine(parts []string) []byte { return []byte(strings.Join(parts, " ") + "\r\n") }
+
+// payloadLine renders a line whose last token is len(payload), then payload.
+func payloadLine(payload []byte, parts []string) []byte {
 	b := make([]byte, 0, 64+len(payload))
 	b = append(b, strings.Join(parts, " ")...)
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(len(payload)), 10)
 	b = append(b, '\r', '\n')
-	b = append(b, payload...)
-	c.enqueue(b)
+	return append(b, payload...)
 }
 
 // closeAfterFlush ends the session now and closes the connection once what

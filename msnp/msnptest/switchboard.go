@@ -202,19 +202,9 @@ func (c *sbConn) enqueue(b []byte) {
 	}
 }
 
-func (c *sbConn) send(parts ...string) {
-	c.enqueue([]byte(strings.Join(parts, " ") + "\r\n"))
-}
+func (c *sbConn) send(parts ...string) { c.enqueue(wireLine(parts)) }
 
-func (c *sbConn) sendPayload(payload []byte, parts ...string) {
-	b := make([]byte, 0, 64+len(payload))
-	b = append(b, strings.Join(parts, " ")...)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(len(payload)), 10)
-	b = append(b, '\r', '\n')
-	b = append(b, payload...)
-	c.enqueue(b)
-}
+func (c *sbConn) sendPayload(payload []byte, parts ...string) { c.enqueue(payloadLine(payload, parts)) }
 
 // closeAfterFlush leaves the session (telling the others when bye) and
 // closes the connection once its queued output is written.
