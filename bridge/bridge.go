@@ -26,6 +26,7 @@ var (
 	ErrNotPermitted  = errors.New("you are not allowed to use this bridge")
 	ErrAlreadyLogged = errors.New("you are already logged in: log out first to use another account")
 	ErrNoSuchPortal  = errors.New("no such conversation")
+	ErrNoSuchMedia   = errors.New("no such file or picture (it may have expired)")
 )
 
 // Options configures a Bridge.

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 )
 
@@ -55,6 +56,11 @@ type Contact struct {
 	Blocked         bool // on the block list (BL)
 	Pending         bool // added the user, not yet accepted or declined
 	Groups          []string
+	// Avatar is the hex SHA-1 of the contact's display picture as the core
+	// has it cached (Core.Avatar reads it), or "" when they have none or it
+	// is not fetched yet. A Presence event reports a change; the same
+	// picture always has the same Avatar, whoever shows it.
+	Avatar string
 }
 
 // PortalID is the core's stable name for a conversation. It survives
@@ -183,7 +189,27 @@ type Notice struct {
 	Text   string
 }
 
+// MediaID names a file the core holds in its media store (Core.OpenMedia
+// reads it). It is unguessable: a frontend may put it in a URL.
+type MediaID string
+
+// File is a file a contact sent (an MSN file transfer), already received
+// whole into the core's media store. MIME is sniffed from the content and
+// the name.
+type File struct {
+	Portal   PortalID
+	Sender   string
+	FromSelf bool
+	MSNID    string
+	Name     string
+	Size     int64
+	MIME     string
+	Media    MediaID
+	Time     time.Time
+}
+
 func (Message) isEvent()          {}
+func (File) isEvent()             {}
 func (Typing) isEvent()           {}
 func (Nudge) isEvent()            {}
 func (Presence) isEvent()         {}
@@ -198,6 +224,10 @@ func (Notice) isEvent()           {}
 // frontend). The core drops such an event, logging why, instead of holding
 // up the user's queue behind it.
 var ErrUndeliverable = errors.New("event cannot be delivered")
+
+// ErrFileDeclined is the DeliveryResult error of a file the contact
+// declined (or let time out unanswered).
+var ErrFileDeclined = errors.New("the contact declined the file")
 
 // Frontend is implemented by matrix/ and xmpp/.
 type Frontend interface {
@@ -215,6 +245,25 @@ type Frontend interface {
 type OutgoingMessage struct {
 	FrontendID string // the frontend's id for it, echoed in DeliveryResult
 	Text       Text
+}
+
+// OutgoingFile is a file a user sends to MSN from a frontend. Data is read
+// once, during SendFile, and never past Size bytes (more is an error).
+type OutgoingFile struct {
+	FrontendID string // the frontend's id for it, echoed in DeliveryResult
+	Name       string
+	Size       int64
+	MIME       string
+	Data       io.Reader
+}
+
+// Media is an open file of the core's media store.
+type Media struct {
+	io.ReadSeekCloser
+	Name    string
+	Size    int64
+	MIME    string
+	ModTime time.Time
 }
 
 // LoginStatus answers Core.Status.
@@ -267,6 +316,31 @@ type Core interface {
 	SendMessage(ctx context.Context, user UserID, id PortalID, msg OutgoingMessage) error
 	SendTyping(ctx context.Context, user UserID, id PortalID, active bool) error
 	SendNudge(ctx context.Context, user UserID, id PortalID) error
+	// SendFile copies f into the media store (refusing more than the
+	// configured bridge.files.max_size) and offers it to the direct
+	// portal's contact as an MSN file transfer; it returns once the copy is
+	// stored. Its DeliveryResult event follows when the contact has
+	// received it all, declined it (ErrFileDeclined) or the transfer failed.
+	// Group portals refuse files (MSN transfers are one-to-one).
+	SendFile(ctx context.Context, user UserID, id PortalID, f OutgoingFile) error
+	// OpenMedia opens a file of the media store (a File event's Media). The
+	// id is the capability: any holder may read it, until it expires
+	// (bridge.files.retention).
+	OpenMedia(ctx context.Context, id MediaID) (*Media, error)
+
+	// Avatar returns a cached display picture by its hash (Contact.Avatar):
+	// the image bytes and their MIME type. ErrNoSuchMedia when it is not cached.
+	Avatar(ctx context.Context, hash string) (data []byte, mime string, err error)
+	// SetDisplayPicture makes image (PNG, JPEG or GIF; it is converted to a
+	// 96×96 PNG) the user's MSN display picture, now and at every later
+	// sign-in; nil clears it.
+	SetDisplayPicture(ctx context.Context, user UserID, image []byte) error
+
+	// FrontendValue and SetFrontendValue keep small strings for a frontend
+	// across restarts, namespaced by its kind (e.g. which uploaded media
+	// URI holds which avatar hash). "" means unset.
+	FrontendValue(ctx context.Context, frontend, key string) (string, error)
+	SetFrontendValue(ctx context.Context, frontend, key, value string) error
 
 	// ManagementRoom returns the frontend room where the user talks to the
 	// bridge's bot ("" when there is none yet); SetManagementRoom records

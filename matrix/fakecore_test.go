@@ -208,4 +208,22 @@ func (c *fakeCore) SetManagementRoom(_ context.Context, u bridge.UserID, room st
 	return nil
 }
 
+// TEMPORARY: the media half of the contract (issue 11), to be made real.
+func (c *fakeCore) SendFile(context.Context, bridge.UserID, bridge.PortalID, bridge.OutgoingFile) error {
+	return errors.New("fakeCore: no files")
+}
+func (c *fakeCore) OpenMedia(context.Context, bridge.MediaID) (*bridge.Media, error) {
+	return nil, bridge.ErrNoSuchMedia
+}
+func (c *fakeCore) Avatar(context.Context, string) ([]byte, string, error) {
+	return nil, "", bridge.ErrNoSuchMedia
+}
+func (c *fakeCore) SetDisplayPicture(context.Context, bridge.UserID, []byte) error {
+	return errors.New("fakeCore: no pictures")
+}
+func (c *fakeCore) FrontendValue(context.Context, string, string) (string, error) { return "", nil }
+func (c *fakeCore) SetFrontendValue(context.Context, string, string, string) error {
+	return nil
+}
+
 var _ bridge.Core = (*fakeCore)(nil)

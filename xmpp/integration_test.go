@@ -190,6 +190,24 @@ func (f *fakeCore) SetManagementRoom(context.Context, bridge.UserID, string) err
 	return errors.New("the XMPP gateway has no management room")
 }
 
+// TEMPORARY: the media half of the contract (issue 11), to be made real.
+func (f *fakeCore) SendFile(context.Context, bridge.UserID, bridge.PortalID, bridge.OutgoingFile) error {
+	return errors.New("fakeCore: no files")
+}
+func (f *fakeCore) OpenMedia(context.Context, bridge.MediaID) (*bridge.Media, error) {
+	return nil, bridge.ErrNoSuchMedia
+}
+func (f *fakeCore) Avatar(context.Context, string) ([]byte, string, error) {
+	return nil, "", bridge.ErrNoSuchMedia
+}
+func (f *fakeCore) SetDisplayPicture(context.Context, bridge.UserID, []byte) error {
+	return errors.New("fakeCore: no pictures")
+}
+func (f *fakeCore) FrontendValue(context.Context, string, string) (string, error) { return "", nil }
+func (f *fakeCore) SetFrontendValue(context.Context, string, string, string) error {
+	return nil
+}
+
 // waitCall returns the next call named name, skipping others.
 func (f *fakeCore) waitCall(t *testing.T, name string) call {
 	t.Helper()
