@@ -661,7 +661,7 @@ func (c *nsConn) chg(trid, status, caps, msnobj string) {
 	if base, _, _ := strings.Cut(caps, ":"); !validCaps(base) {
 		return
 	}
-	old := c.status
+	old, oldObj := c.status, c.msnobj
 	c.status, c.caps, c.msnobj = status, caps, msnobj
 	// With several endpoints (MPOP) the account has one presence: the
 	// one its latest CHG set, as on Escargot.
@@ -670,9 +670,11 @@ func (c *nsConn) chg(trid, status, caps, msnobj string) {
 		// Escargot's test for "no object" (libpurple sends a literal 0).
 		c.msnobj = ""
 	}
-	// Escargot tells the contacts only when the status itself changed
-	// (a new client id or object alone goes unnoticed), without UBX.
-	if old != status {
+	// Escargot tells the contacts when the status changed or the client
+	// set a new object (a display picture: its msnp_ns.py _m_chg passes
+	// refresh_profile), without UBX; the same status and object again,
+	// or a new client id alone, go unnoticed.
+	if old != status || oldObj != c.msnobj {
 		c.s.fanOutStatus(c.acct, false)
 	}
 	c.s.notifyChanged()
