@@ -124,7 +124,11 @@ func (p *Peer) sendP2P(ctx context.Context, sb *peerSB, l *p2pLink, what string,
 	} else {
 		h.Total = h.AckSize
 	}
+	tamper := p.tamper
 	p.mu.Unlock()
+	if tamper != nil {
+		data = tamper(what, &h, data)
+	}
 	for _, payload := range p2pChunks(l.remote, h, data, appID) {
 		if abort != nil {
 			if err := abort(); err != nil {
@@ -194,11 +198,14 @@ func newSLP(s *p2pSession, from, to, startLine string, cseq int, ctype string, b
 // footer 0).
 func (p *Peer) sendSLP(ctx context.Context, s *p2pSession, l *p2pLink, startLine string, cseq int, ctype string, body []slpField, window bool) (uint32, error) {
 	m := newSLP(s, p.passport, l.remote, startLine, cseq, ctype, body)
+	p.mu.Lock()
+	sb := s.sb
+	p.mu.Unlock()
 	what := strings.Fields(startLine)[0]
 	if what == "MSNSLP/1.0" {
 		what = startLine[len("MSNSLP/1.0 "):]
 	}
-	return p.sendP2P(ctx, s.sb, l, what, p2pHeader{}, m.bytes(), p2pAppSLP, window, nil)
+	return p.sendP2P(ctx, sb, l, what, p2pHeader{}, m.bytes(), p2pAppSLP, window, nil)
 }
 
 // waitAcked waits until the message id to remote is acked.
@@ -677,7 +684,7 @@ func (p *Peer) serveDP(s *p2pSession, l *p2pLink, okID uint32, dp []byte) {
 		fail("no ack of our 200 OK", err)
 		return
 	}
-	prep, err := p.sendP2P(ctx, s.sb, l, "data preparation", p2pHeader{Session: s.id}, make([]byte, 4), p2pAppObject, true, cancelled)
+	prep, err := p.sendP2P(ctx, p.sessionSB(s), l, "data preparation", p2pHeader{Session: s.id}, make([]byte, 4), p2pAppObject, true, cancelled)
 	if err == nil {
 		err = p.waitAcked(ctx, l, prep)
 	}
@@ -685,7 +692,7 @@ func (p *Peer) serveDP(s *p2pSession, l *p2pLink, okID uint32, dp []byte) {
 		fail("data preparation", err)
 		return
 	}
-	data, err := p.sendP2P(ctx, s.sb, l, "display picture data", p2pHeader{Session: s.id, Flags: p2pFlagObjData}, dp, p2pAppObject, true, cancelled)
+	data, err := p.sendP2P(ctx, p.sessionSB(s), l, "display picture data", p2pHeader{Session: s.id, Flags: p2pFlagObjData}, dp, p2pAppObject, true, cancelled)
 	if err == nil {
 		err = p.waitAcked(ctx, l, data)
 	}
@@ -700,6 +707,14 @@ func (p *Peer) serveDP(s *p2pSession, l *p2pLink, okID uint32, dp []byte) {
 	p.mu.Lock()
 	s.err = nil // the BYE ends a served session normally
 	p.mu.Unlock()
+}
+
+// sessionSB is the switchboard s's messages go to: the one its last
+// message came in on.
+func (p *Peer) sessionSB(s *p2pSession) *peerSB {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return s.sb
 }
 
 // newSession registers a session the Peer starts. Called with p.mu held.
@@ -835,6 +850,7 @@ func (p *Peer) SendFile(ctx context.Context, to, name string, data []byte) error
 	p.mu.Lock()
 	s.transBranch = newSLPGUID()
 	trans := &p2pSession{callID: s.callID, branch: s.transBranch, sb: s.sb}
+	sb = s.sb
 	p.mu.Unlock()
 	if _, err := p.sendSLP(ctx, trans, l, "INVITE MSNMSGR:"+to+" MSNSLP/1.0", 0, "application/x-msnmsgr-transreqbody", []slpField{
 		{"Bridges", "TCPv1"},
@@ -853,7 +869,7 @@ func (p *Peer) SendFile(ctx context.Context, to, name string, data []byte) error
 	if err != nil {
 		p.violation("%s did not answer our transreqbody INVITE: %v", to, err)
 	}
-	id, err := p.sendP2P(ctx, s.sb, l, "file data", p2pHeader{Session: s.id, Flags: p2pFlagFile}, data, p2pAppFile, true, cancelled)
+	id, err := p.sendP2P(ctx, sb, l, "file data", p2pHeader{Session: s.id, Flags: p2pFlagFile}, data, p2pAppFile, true, cancelled)
 	acked := false
 	var serr error
 	if err == nil {
