@@ -51,6 +51,7 @@ type p2pLink struct {
 	nextID    uint32
 	sent      map[uint32]*sentP2P    // by Identifier
 	partial   map[uint64]*partialP2P // by SessionID<<32 | Identifier
+	seen      map[uint32]bool        // Identifiers of the messages (not acks) they sent
 	byCallID  map[string]*p2pSession
 	bySession map[uint32]*p2pSession
 }
@@ -92,7 +93,7 @@ func (p *Peer) link(remote string) *p2pLink {
 	k := key(remote)
 	l := p.links[k]
 	if l == nil {
-		l = &p2pLink{remote: remote, nextID: randID(), sent: map[uint32]*sentP2P{}, partial: map[uint64]*partialP2P{},
+		l = &p2pLink{remote: remote, nextID: randID(), sent: map[uint32]*sentP2P{}, partial: map[uint64]*partialP2P{}, seen: map[uint32]bool{},
 			byCallID: map[string]*p2pSession{}, bySession: map[uint32]*p2pSession{}}
 		p.links[k] = l
 	}
@@ -254,15 +255,22 @@ func (p *Peer) handleP2P(sb *peerSB, from string, body []byte) {
 		m = nil
 		fallthrough
 	case h.Offset == 0:
+		if l.seen[h.ID] {
+			p.violationLocked("P2P from %s: Identifier %d reused for a new message (%v)", from, h.ID, h)
+		}
+		l.seen[h.ID] = true
 		m = &partialP2P{first: h, appID: appID, buf: make([]byte, 0, min(h.Total, 1<<20))}
 		l.partial[k] = m
 	case m == nil:
 		p.violationLocked("P2P from %s: chunk at offset %d of a message never started (%v)", from, h.Offset, h)
 		p.mu.Unlock()
 		return
-	case uint64(len(m.buf)) != h.Offset || m.first.Total != h.Total || m.first.Flags != h.Flags || m.appID != appID:
-		p.violationLocked("P2P from %s: chunk does not continue message %d (have %d bytes, flags %#x, footer %d; got %v footer %d)",
-			from, h.ID, len(m.buf), m.first.Flags, m.appID, h, appID)
+	case uint64(len(m.buf)) != h.Offset || m.first.Total != h.Total || m.first.Flags != h.Flags || m.appID != appID || m.first.AckID != h.AckID:
+		// Every chunk repeats the first one's TotalSize, flags, footer and
+		// AckIdentifier (the capture in Escargot's msnp_sb.py; libpurple
+		// copies one header into every part).
+		p.violationLocked("P2P from %s: chunk does not continue message %d (first %v footer %d, have %d bytes; got %v footer %d)",
+			from, h.ID, m.first, m.appID, len(m.buf), h, appID)
 		delete(l.partial, k)
 		p.mu.Unlock()
 		return
@@ -593,8 +601,9 @@ func (p *Peer) handleInvite(sb *peerSB, l *p2pLink, old *p2pSession, m *slpMessa
 			decline()
 			return
 		}
-		if !strings.EqualFold(obj.Creator, p.passport) {
-			p.violation("display picture INVITE from %s names Creator %q", l.remote, obj.Creator)
+		// They should ask for the object as we advertised it.
+		if !strings.EqualFold(obj.Creator, p.passport) || obj.Size != mine.Size || obj.Type != mine.Type || (obj.SHA1C != "" && obj.SHA1C != mine.SHA1C) {
+			p.violation("display picture INVITE from %s asks for %+v, we advertised %+v", l.remote, obj, mine)
 		}
 		p.mu.Lock()
 		s.kind = kindServeDP
