@@ -440,6 +440,10 @@ func (p *Peer) handleSLP(sb *peerSB, l *p2pLink, m *slpMessage) {
 	if !strings.EqualFold(m.header("From"), slpAddr(l.remote)) {
 		bad = append(bad, "From "+m.header("From"))
 	}
+	if m.method() == "INVITE" && !strings.EqualFold(m.StartLine, "INVITE MSNMSGR:"+p.passport+" MSNSLP/1.0") {
+		// (BYE is not checked: libpurple's names its sender.)
+		bad = append(bad, "request line "+m.StartLine)
+	}
 	if m.header("Max-Forwards") != "0" {
 		bad = append(bad, "Max-Forwards "+m.header("Max-Forwards"))
 	}
