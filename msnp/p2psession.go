@@ -40,11 +40,11 @@ import (
 
 // Bounds of the P2P layer.
 const (
-	maxP2PLinks          = 256  // contacts with P2P state at once
-	maxP2PSessions       = 16   // sessions per contact
-	maxP2PInbound        = 512  // packets waiting for a link's reader
-	maxP2PControl        = 256  // MSNSLP and ack packets waiting to be sent
-	maxSLPAssemblies     = 8    // MSNSLP messages being reassembled per contact
+	maxP2PLinks          = 256 // contacts with P2P state at once
+	maxP2PSessions       = 16  // sessions per contact
+	maxP2PInbound        = 512 // packets waiting for a link's reader
+	maxP2PControl        = 256 // MSNSLP and ack packets waiting to be sent
+	maxSLPAssemblies     = 8   // MSNSLP messages being reassembled per contact
 	maxOwnPicture        = 1 << 20
 	defaultP2PTimeout    = 60 * time.Second
 	defaultOfferTimeout  = 2 * time.Minute
@@ -123,15 +123,15 @@ type p2pSession struct {
 	cancel   context.CancelFunc
 
 	// Receiving.
-	w       io.Writer
-	limit   uint64 // most data accepted
-	want    uint64 // exact size expected, 0 for any up to limit
-	total   uint64 // TotalSize of the data message, once seen
-	got     uint64
-	dataID  uint32
-	sum     hash.Hash
-	sha1d   string
-	wmu     sync.Mutex // held by the reader while it writes into w
+	w      io.Writer
+	limit  uint64 // most data accepted
+	want   uint64 // exact size expected, 0 for any up to limit
+	total  uint64 // TotalSize of the data message, once seen
+	got    uint64
+	dataID uint32
+	sum    hash.Hash
+	sha1d  string
+	wmu    sync.Mutex // held by the reader while it writes into w
 
 	// Sending.
 	src      io.Reader // SendFile's data
