@@ -248,3 +248,30 @@ func FuzzParseSLP(f *testing.F) {
 		}
 	})
 }
+
+// TestP2PRouting: P2P-Dest names this account, bare or (MSNP16+) with
+// this endpoint's GUID; another endpoint's GUID, another account, or our
+// own account's other endpoints sending are not ours.
+func TestP2PRouting(t *testing.T) {
+	c, err := New(Config{Server: "127.0.0.1:1", LoginURL: "http://127.0.0.1:1/login"}, "Alice@Example.com", "pw", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.machineGUID = "{0D6D8D9B-1F59-4E3B-8C0E-6A1C9A8B7F10}"
+	body := AppendP2P(nil, P2PHeader{Identifier: 1, TotalSize: 1, Flags: P2PFlagAck}, nil, 0)
+	for _, tc := range []struct {
+		from, dest string
+		ours       bool
+	}{
+		{"bob@example.com", "alice@example.com", true},
+		{"bob@example.com", "ALICE@example.com;{0d6d8d9b-1f59-4e3b-8c0e-6a1c9a8b7f10}", true},
+		{"bob@example.com", "alice@example.com;{11111111-1f59-4e3b-8c0e-6a1c9a8b7f10}", false},
+		{"bob@example.com", "carol@example.com", false},
+		{"alice@example.com", "bob@example.com", false},
+		{"alice@example.com", "alice@example.com", false},
+	} {
+		if got := c.p2pReceive(tc.from, "", &P2PMessage{Dest: tc.dest, Body: body}); got != tc.ours {
+			t.Errorf("from %s to %s: ours = %v, want %v", tc.from, tc.dest, got, tc.ours)
+		}
+	}
+}
