@@ -389,3 +389,35 @@ func TestP2PUnsupportedAndChunkedSLP(t *testing.T) {
 	}
 	o.Transfer.Decline()
 }
+
+// TestP2POffline: a transfer with a contact who is offline fails at once
+// with the conversation's error, and Close ends a transfer in progress.
+func TestP2POffline(t *testing.T) {
+	_, cs, _ := chatSetup(t, msnp.MSNP12, alice, bob)
+	a, b := cs[0], cs[1]
+	b.Close()
+	obj := msnp.NewMSNObject(bob, msnp.MSNObjectDisplayPicture, "0", "", []byte("x"))
+	err := a.FetchMSNObject(ctxT(t), bob, obj, io.Discard, 0)
+	if msnp.CodeOf(err) != msnp.ErrUserNotOnline {
+		t.Fatalf("FetchMSNObject from an offline contact: %v, want 217", err)
+	}
+	err = a.SendFile(ctxT(t), bob, msnp.OutgoingFile{Name: "f", Size: 1, Data: bytes.NewReader([]byte("x"))})
+	if msnp.CodeOf(err) != msnp.ErrUserNotOnline {
+		t.Fatalf("SendFile to an offline contact: %v, want 217", err)
+	}
+}
+
+func TestP2PCloseDuringTransfer(t *testing.T) {
+	_, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob)
+	a := cs[0]
+	data := testData(300<<10, 51)
+	go func() {
+		o := nextOffer(t, evs[1])
+		o.Transfer.Accept(ctxT(t), io.Discard)
+	}()
+	src := &readHook{r: bytes.NewReader(data), n: 20 << 10, hook: func() { go a.Close() }}
+	err := a.SendFile(ctxT(t), bob, msnp.OutgoingFile{Name: "big", Size: int64(len(data)), Data: src})
+	if !errors.Is(err, msnp.ErrNotConnected) {
+		t.Fatalf("SendFile when the client closed: %v, want ErrNotConnected", err)
+	}
+}
