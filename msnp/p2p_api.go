@@ -39,7 +39,9 @@ type OutgoingFile struct {
 
 // FileOffer is a contact offering this account a file. Accept or Decline
 // it through Transfer; an offer left alone is declined after a while
-// (about two minutes).
+// (about two minutes). Accept blocks until the transfer ends: call it on a
+// goroutine of its own, not in the event handler, which would hold up
+// every later event (and the transfer's own progress) meanwhile.
 type FileOffer struct {
 	Conversation   ConversationInfo
 	From, FromName string

@@ -340,6 +340,13 @@ func (l *p2pLink) dropSLPLocked(id uint32) {
 func (l *p2pLink) slpMessage(m *SLPMessage, fromName string) {
 	st := &l.c.p2p
 	call := strings.ToLower(m.CallID)
+	st.mu.Lock()
+	if s := l.calls[call]; s != nil && s.accepted {
+		// Transport negotiation and the like are progress too: a sender
+		// may try a direct connection for a while before the data comes.
+		s.touchLocked()
+	}
+	st.mu.Unlock()
 	switch {
 	case m.Method == "INVITE" && strings.EqualFold(m.ContentType, SLPSessionRequest):
 		st.mu.Lock()
