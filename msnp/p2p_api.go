@@ -41,7 +41,7 @@ type OutgoingFile struct {
 // it through Transfer; an offer left alone is declined after a while
 // (about two minutes). Accept blocks until the transfer ends: call it on a
 // goroutine of its own, not in the event handler, which would hold up
-// every later event (and the transfer's own progress) meanwhile.
+// every later event meanwhile.
 type FileOffer struct {
 	Conversation   ConversationInfo
 	From, FromName string
