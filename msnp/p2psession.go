@@ -443,9 +443,16 @@ func (l *p2pLink) invited(m *SLPMessage, fromName string) {
 		l.respond(m, 200, "OK", SLPSessionRequest, sessionIDBody(s.id))
 		// The data preparation message, then the data (libpurple
 		// slpcall.c got_sessionreq: DATA PREP, then DATA with flags 0x20).
+		// The footer is the AppID the INVITE named, as libpurple echoes it
+		// (slplink.c msn_slplink_release_slpmsg): 1, or 12 from WLM 2009
+		// (MSNPSharp DisplayImageFooter12).
+		app := P2PAppMSNObject
+		if n, err := strconv.ParseUint(m.Get("AppID"), 10, 32); err == nil && n != 0 {
+			app = uint32(n)
+		}
 		prep := P2PHeader{SessionID: s.id, Identifier: l.newID(), TotalSize: 4, AckIdentifier: randomUint32()}
-		l.queueControl(AppendP2P(nil, prep, make([]byte, 4), P2PAppMSNObject))
-		l.startStream(s, bytes.NewReader(pic.data), uint64(len(pic.data)), P2PFlagMSNObjData, P2PAppMSNObject)
+		l.queueControl(AppendP2P(nil, prep, make([]byte, 4), app))
+		l.startStream(s, bytes.NewReader(pic.data), uint64(len(pic.data)), P2PFlagMSNObjData, app)
 	case EUFGUIDFile:
 		name, size, err := parseFileContext(context)
 		if err != nil {
