@@ -421,3 +421,46 @@ func TestP2PCloseDuringTransfer(t *testing.T) {
 		t.Fatalf("SendFile when the client closed: %v, want ErrNotConnected", err)
 	}
 }
+
+// TestP2PNoDirectConnection: an offer of a direct connection is answered
+// "not listening" (libpurple's answer with direct connections off), so the
+// data stays in the switchboard.
+func TestP2PNoDirectConnection(t *testing.T) {
+	s, cs, _ := chatSetup(t, msnp.MSNP12, alice, bob)
+	b := cs[1]
+	m := &msnp.SLPMessage{Method: "INVITE", Target: alice, To: alice, From: bob,
+		Branch: "{11111111-2222-3333-4444-555555555555}", CallID: "{66666666-7777-8888-9999-000000000000}",
+		ContentType: msnp.SLPTransRequest, Body: []msnp.MIMEHeader{
+			{Name: "Bridges", Value: "TCPv1"}, {Name: "NetID", Value: "0"}, {Name: "Conn-Type", Value: "Direct-Connect"},
+			{Name: "UPnPNat", Value: "false"}, {Name: "ICF", Value: "false"},
+			{Name: "Hashed-Nonce", Value: "{2B95F56D-9CA0-4B7A-9C3E-7E4A4D7C2B11}"}}}
+	msnp.SendSLP(b, alice, m)
+	// alice's ack of the INVITE, then her answer.
+	ds, err := s.WaitDelivered(ctxT(t), bob, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer *msnp.SLPMessage
+	acks := 0
+	for _, d := range ds {
+		msg, err := msnp.ParseMessage(d.Payload)
+		if err != nil || msg.ContentType() != msnp.ContentTypeP2P || msg.Get("P2P-Dest") != bob {
+			t.Fatalf("relayed %q (%v)", d.Payload, err)
+		}
+		h, data, _, err := msnp.ParseP2P(msg.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Flags == msnp.P2PFlagAck {
+			acks++
+			continue
+		}
+		if answer, err = msnp.ParseSLP(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if acks != 1 || answer == nil || answer.Status != 200 || answer.ContentType != msnp.SLPTransResponse ||
+		answer.Get("Bridge") != "TCPv1" || answer.Get("Listening") != "false" || answer.CallID != m.CallID || answer.Branch != m.Branch {
+		t.Fatalf("%d acks, answer %+v", acks, answer)
+	}
+}
