@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math/rand"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +128,59 @@ func TestPeerDeclinesFile(t *testing.T) {
 		t.Fatalf("WaitFile: %+v, %v", f, err)
 	}
 	noViolations(t, a, b)
+}
+
+// TestCHGObjectFanOut checks the notification server's side of display
+// pictures with raw lines: the msnobj of a CHG reaches the contacts in
+// ILN and NLN as the client sent it, a new object alone is news, the same
+// CHG again is not.
+func TestCHGObjectFanOut(t *testing.T) {
+	s := newServer(t)
+	const obj1 = "%3Cmsnobj%20Creator%3D%22bob%40example.com%22%20Size%3D%224%22%20Type%3D%223%22%20Location%3D%220%22%20Friendly%3D%22AAA%3D%22%20SHA1D%3D%22x%22%2F%3E"
+	const obj2 = "%3Cmsnobj%20Creator%3D%22bob%40example.com%22%20Size%3D%225%22%20Type%3D%223%22%20Location%3D%220%22%20Friendly%3D%22AAA%3D%22%20SHA1D%3D%22y%22%2F%3E"
+	b := login(t, s, bob, pwd, 12)
+	tr := b.send("CHG", "NLN", "1342177312", obj1)
+	b.expect("CHG " + tr + " NLN 1342177312 " + obj1)
+	b.expectPrefix("MSG Hotmail Hotmail")
+	a := login(t, s, alice, pwd, 12)
+	tr = a.send("CHG", "NLN", "0")
+	a.expect("CHG " + tr + " NLN 0")
+	a.expect("ILN " + tr + " NLN bob@example.com bob@example.com 1342177312 " + obj1)
+	b.expect("NLN NLN alice@example.com alice@example.com 0 %3Cmsnobj%2F%3E")
+	tr = b.send("CHG", "NLN", "1342177312", obj2)
+	b.expect("CHG " + tr + " NLN 1342177312 " + obj2)
+	a.expectPrefix("UBX bob@example.com") // after ILN
+	a.expectPrefix("MSG Hotmail Hotmail")
+	a.expect("NLN NLN bob@example.com bob@example.com 1342177312 " + obj2)
+	// The same again is no news: the next line Alice sees is the FLN.
+	tr = b.send("CHG", "NLN", "1342177312", obj2)
+	b.expect("CHG " + tr + " NLN 1342177312 " + obj2)
+	b.sendLine("OUT")
+	a.expect("FLN bob@example.com")
+}
+
+// TestSwitchboardRelaysP2P checks what Escargot does with P2P (FACTS.md
+// §6, msnp_sb.py _m_msg): a MSG with ack D is relayed byte for byte, binary
+// header and all, and ACKed.
+func TestSwitchboardRelaysP2P(t *testing.T) {
+	for _, ver := range []int{12, 18} {
+		s, a, b := sbWorld(t, ver)
+		asb := openSB(t, s, a, sbName(alice, ver))
+		asb.expectPrefix("USR 1 OK")
+		bsb := ring(t, s, asb, b, bob, sbName(bob, ver))
+		bsb.until("ANS 1 OK")
+		asb.until("JOI " + bob + " ")
+		payload := []byte("MIME-Version: 1.0\r\nContent-Type: application/x-msnmsgrp2p\r\nP2P-Dest: bob@example.com\r\n\r\n" +
+			"\x00\x00\x00\x00Gt\xc4\n\x00\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00wn\xc5\n\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+			"\r\n\x00\xff\x00\x00\x00\x01")
+		tr := asb.sendPayload("MSG", payload, "D")
+		asb.expect("ACK " + tr)
+		got := bsb.read()
+		for strings.HasPrefix(bsb.last, "JOI ") { // MSNP18: its own JOI first
+			got = bsb.read()
+		}
+		if !strings.HasPrefix(bsb.last, "MSG "+alice+" ") || !bytes.Equal(got.Payload, payload) {
+			t.Fatalf("MSNP%d: relayed %q, want %q", ver, got.Payload, payload)
+		}
+	}
 }
