@@ -393,9 +393,12 @@ func TestP2PUnsupportedAndChunkedSLP(t *testing.T) {
 // TestP2POffline: a transfer with a contact who is offline fails at once
 // with the conversation's error, and Close ends a transfer in progress.
 func TestP2POffline(t *testing.T) {
-	_, cs, _ := chatSetup(t, msnp.MSNP12, alice, bob)
+	s, cs, _ := chatSetup(t, msnp.MSNP12, alice, bob)
 	a, b := cs[0], cs[1]
 	b.Close()
+	if err := s.WaitOffline(ctxT(t), bob); err != nil {
+		t.Fatal(err)
+	}
 	obj := msnp.NewMSNObject(bob, msnp.MSNObjectDisplayPicture, "0", "", []byte("x"))
 	err := a.FetchMSNObject(ctxT(t), bob, obj, io.Discard, 0)
 	if msnp.CodeOf(err) != msnp.ErrUserNotOnline {
