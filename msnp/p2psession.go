@@ -24,19 +24,23 @@ import (
 // link's reader goroutine, which never holds the conversation lock: it
 // parses, reassembles MSNSLP messages, acknowledges every complete message
 // (libpurple process_complete_msg) and writes received data straight into
-// the receiver's io.Writer. Everything sent goes through the link's writer
-// goroutine and then the contact's direct Conversation, one MSG (ack 'D')
-// at a time: MSNSLP and acks first, in the order they were made, then data
-// packets taken round-robin from the link's streams. A text send queued in
-// the conversation meanwhile goes out between two data packets, so a big
-// file delays text by one packet, never starves it.
+// the receiver's io.Writer.
 //
-// Flow control is the switchboard's ACK of every MSG: a data packet is read
-// from its source only when the previous one was accepted, so a transfer
-// holds one 1202-byte chunk in memory however large it is. A data message
-// (a whole file or picture, one Identifier) is acknowledged by the peer
-// once, when complete; the sender finishes on that ack (or on the BYE the
-// receiver sends after it).
+// Everything sent goes through the link's writer goroutine, to the
+// contact's direct Conversation and its switchboard (opened and called on
+// demand). MSNSLP messages and acks go first, in the order they were made,
+// through the conversation's queue, one MSG (ack 'D') at a time, in line
+// with its text. Data packets, taken round-robin from the link's streams
+// once no control packet waits, are written straight into that
+// switchboard, up to p2pWindow of them awaiting the server's ACK: text
+// queued meanwhile is written between two packets, so a big file delays
+// text by a packet or so, never starves it. A transfer holds p2pWindow
+// chunks of 1202 bytes in memory however large it is: the next chunk is
+// read from its source only when the window has room.
+//
+// A data message (a whole file or picture, one Identifier) is acknowledged
+// by the peer once, when complete; the sender finishes on that ack (or on
+// the BYE the receiver sends after it).
 
 // Bounds of the P2P layer.
 const (
