@@ -46,9 +46,9 @@ import (
 const (
 	maxP2PLinks          = 256 // contacts with P2P state at once
 	maxP2PSessions       = 16  // sessions per contact
-	maxP2PInbound        = 512 // packets waiting for a link's reader
+	maxP2PInbound        = 256 // packets waiting for a link's reader
 	maxP2PControl        = 256 // MSNSLP and ack packets waiting to be sent
-	maxSLPAssemblies     = 8   // MSNSLP messages being reassembled per contact
+	maxSLPAssemblies     = 4   // MSNSLP messages being reassembled per contact
 	maxOwnPicture        = 1 << 20
 	defaultP2PTimeout    = 60 * time.Second
 	defaultOfferTimeout  = 2 * time.Minute
