@@ -147,12 +147,6 @@ type p2pSession struct {
 	size int64
 }
 
-func (c *Client) p2pTimeout() time.Duration {
-	c.p2p.mu.Lock()
-	defer c.p2p.mu.Unlock()
-	return orDuration(c.p2p.timeout, defaultP2PTimeout)
-}
-
 // linkLocked returns the link with peer, creating it (nil past the bound).
 func (c *Client) linkLocked(peer string) *p2pLink {
 	k := strings.ToLower(peer)
