@@ -467,3 +467,26 @@ func TestP2PNoDirectConnection(t *testing.T) {
 		t.Fatalf("%d acks, answer %+v", acks, answer)
 	}
 }
+
+// TestP2PQuietReceiver: a receiver that, like libpurple, neither acks the
+// complete data nor says BYE gets the file, and the sender, once the
+// switchboard took every packet, reports success at its timeout.
+func TestP2PQuietReceiver(t *testing.T) {
+	_, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob)
+	a, b := cs[0], cs[1]
+	msnp.SetQuietReceiver(b, true)
+	msnp.SetP2PTimeouts(a, 300*time.Millisecond, time.Minute)
+	data := testData(20000, 61)
+	done := make(chan error, 1)
+	var got bytes.Buffer
+	go func() {
+		o := nextOffer(t, evs[1])
+		done <- o.Transfer.Accept(ctxT(t), &got)
+	}()
+	if err := a.SendFile(ctxT(t), bob, msnp.OutgoingFile{Name: "q", Size: int64(len(data)), Data: bytes.NewReader(data)}); err != nil {
+		t.Fatalf("SendFile to a quiet receiver: %v", err)
+	}
+	if err := <-done; err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("Accept: %v, %d bytes", err, got.Len())
+	}
+}

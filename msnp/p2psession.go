@@ -74,6 +74,9 @@ type p2pState struct {
 	// Test knobs: 0 means the default.
 	timeout      time.Duration // a session without progress fails
 	offerTimeout time.Duration // an offer neither accepted nor declined
+	// quietReceiver makes this client receive like libpurple: no ack of a
+	// complete data message, no BYE after it.
+	quietReceiver bool
 }
 
 type ownPicture struct {
@@ -138,9 +141,10 @@ type p2pSession struct {
 	wmu    sync.Mutex // held by the reader while it writes into w
 
 	// Sending.
-	src      io.Reader // SendFile's data
-	dataSent bool      // the last data packet is being or was sent
-	sentID   uint32    // Identifier of our data message
+	src       io.Reader // SendFile's data
+	dataSent  bool      // the last data packet is being or was sent
+	delivered bool      // the switchboard accepted every data packet
+	sentID    uint32    // Identifier of our data message
 
 	// Offers.
 	name string
@@ -544,7 +548,12 @@ func (l *p2pLink) dataPacket(h P2PHeader, data []byte) {
 	}
 	// Everything arrived: acknowledge it and, as the receiver, end the
 	// session with a BYE.
-	l.queueAck(h)
+	st.mu.Lock()
+	quiet := st.quietReceiver
+	st.mu.Unlock()
+	if !quiet {
+		l.queueAck(h)
+	}
 	var err error
 	if sum != nil {
 		if got := base64.StdEncoding.EncodeToString(sum.Sum(nil)); got != s.sha1d {
@@ -552,7 +561,7 @@ func (l *p2pLink) dataPacket(h P2PHeader, data []byte) {
 		}
 	}
 	st.mu.Lock()
-	s.finishLocked(err, true)
+	s.finishLocked(err, !quiet)
 	st.mu.Unlock()
 }
 
@@ -578,6 +587,15 @@ func (l *p2pLink) newSession(kind p2pKind, id uint32, callID, branch string) *p2
 			// Nobody decided: decline, as the offer said.
 			s.l.respondRaw(s, 603, "Decline")
 			s.finishLocked(ErrP2PTimeout, false)
+			return
+		}
+		if s.delivered {
+			// Everything reached the switchboard and the receiver says
+			// nothing more: libpurple acks no complete data message
+			// (slpcall.c msn_slp_process_msg marks the call wasted before
+			// process_complete_msg would ack) and sends no BYE. Accepted
+			// by the server is as far as we can know, as for text.
+			s.finishLocked(nil, true)
 			return
 		}
 		s.finishLocked(ErrP2PTimeout, true)
@@ -815,7 +833,11 @@ func (l *p2pLink) sendChunk(x *p2pStream) {
 		return
 	}
 	if written {
-		l.dropStream(x) // all written and accepted: the peer's ack ends s
+		// All written and accepted: the peer's ack (or BYE) ends s.
+		st.mu.Lock()
+		s.delivered = true
+		st.mu.Unlock()
+		l.dropStream(x)
 		return
 	}
 	if x.pending == nil {
