@@ -78,6 +78,7 @@ type Client struct {
 	delivering bool
 
 	conv convState // conversations and their switchboards (conversation.go)
+	p2p  p2pState  // display pictures and file transfers (p2psession.go)
 }
 
 // conn is one TCP connection and the state that lives and dies with it.
@@ -381,6 +382,7 @@ func (c *Client) syncList(ctx context.Context, cn *conn) error {
 // Close logs out (OUT) and closes the connection. The handler then gets
 // Disconnected with ReasonLoggedOut.
 func (c *Client) Close() error {
+	c.p2pClose()
 	c.closeSwitchboards()
 	cn := c.current()
 	if cn == nil {

@@ -51,8 +51,9 @@ type ConversationNudge struct {
 }
 
 // ConversationUnsupported is content this package does not interpret: P2P
-// (file transfers, display pictures), ink, winks, voice clips, unknown
-// types. The bridge should tell the user something arrived.
+// applications it declines (webcam, winks, voice, sharing folders; display
+// pictures and files are handled, see FetchMSNObject and FileOffer), ink,
+// unknown types. The bridge should tell the user something arrived.
 type ConversationUnsupported struct {
 	Conversation      ConversationInfo
 	From, ContentType string
@@ -542,6 +543,31 @@ func (cv *Conversation) attempt(ctx context.Context, op *sendOp) error {
 	return err
 }
 
+// switchboard returns a live switchboard of a direct conversation with
+// the contact in it, opened or called through the queue as a send would be
+// (a "just connect" op, so the worker stays the only one opening
+// switchboards): the P2P layer writes a transfer's data packets into it
+// directly, several in flight at a time, instead of one by one through
+// the queue.
+func (cv *Conversation) switchboard(ctx context.Context) (*Switchboard, error) {
+	for attempt := 1; ; attempt++ {
+		if err := cv.enqueue(ctx, []*sendOp{{}}); err != nil {
+			return nil, err
+		}
+		c := cv.c
+		c.conv.mu.Lock()
+		s := cv.sb
+		ok := s != nil && !s.closed && s.sb != nil && s.conv == cv && s.hasLocked(cv.peer)
+		c.conv.mu.Unlock()
+		if ok {
+			return s.sb, nil
+		}
+		if attempt == maxSendAttempts {
+			return nil, fmt.Errorf("%w: the switchboard went away", ErrSendFailed)
+		}
+	}
+}
+
 // drop stops using s for sending and closes it.
 func (cv *Conversation) drop(s *sbSession) {
 	c := cv.c
@@ -987,7 +1013,11 @@ func (s *sbSession) messageLocked(e SBMessage) {
 		}
 		c.emit(ConversationUnsupported{Conversation: info, From: e.From, ContentType: ContentTypeDatacast})
 	case *P2PMessage:
-		c.emit(ConversationUnsupported{Conversation: info, From: e.From, ContentType: ContentTypeP2P})
+		// P2P to this endpoint goes to the session layer (p2psession.go),
+		// which reports the applications it declines as unsupported; P2P
+		// between others in a group switchboard, or to another endpoint
+		// of this account, is not ours to read.
+		c.p2pReceive(e.From, e.FriendlyName, ct)
 	case *InkMessage:
 		c.emit(ConversationUnsupported{Conversation: info, From: e.From, ContentType: ct.ContentType})
 	case *UnsupportedContent:
