@@ -108,7 +108,7 @@ type env struct {
 	// files and pictures configure issue 11's features (zero: off).
 	files    config.Files
 	pictures config.DisplayPictures
-	proto      msnp.Protocol
+	proto    msnp.Protocol
 }
 
 func newEnv(t *testing.T) *env { return newEnvProto(t, msnp.MSNP12) }
