@@ -20,6 +20,7 @@ import (
 	"github.com/msnbridge/msnbridge/bridge"
 	"github.com/msnbridge/msnbridge/bridge/config"
 	"github.com/msnbridge/msnbridge/msnp"
+	"github.com/msnbridge/msnbridge/store"
 )
 
 // Issue 11 against msnp's own P2P on the MSN side.
@@ -339,13 +340,19 @@ func TestSendFileRefusals(t *testing.T) {
 	if err := e.b.SendFile(ctx, e.user, p.ID, unknown); err == nil {
 		t.Fatal("a file of unknown size over the limit was accepted")
 	}
-	e.srv.AddAccount("carol@example.com", "carolpw", "Carol")
-	e.srv.AddContact("alice@example.com", "carol@example.com")
-	cv, err := e.b.DirectPortal(ctx, e.user, "carol@example.com")
+	// MSN transfers are one-to-one: a group portal refuses files.
+	rec, err := e.st.Logins.GetByUser(ctx, store.UserID{Frontend: e.user.Frontend, ID: e.user.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = cv
+	group, err := e.st.Portals.CreateGroup(ctx, rec.ID, "", []string{"bob@example.com", "carol@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := bridge.OutgoingFile{Name: "a", Size: 3, Data: strings.NewReader("abc")}
+	if err := e.b.SendFile(ctx, e.user, bridge.PortalID(group.ID), ok); err == nil || !strings.Contains(err.Error(), "one contact") {
+		t.Fatalf("a file to a group portal: %v", err)
+	}
 	if err := e.b.SendFile(ctx, bridge.UserID{Frontend: "matrix", ID: "@mallory:evil.example"}, p.ID, short); err == nil {
 		t.Fatal("a user without permission sent a file")
 	}
