@@ -7,11 +7,13 @@ import (
 	"image"
 	"image/color"
 	"io"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/msnbridge/msnbridge/bridge"
+	"github.com/msnbridge/msnbridge/msnp"
 	"github.com/msnbridge/msnbridge/msnp/msnptest"
 )
 
@@ -227,5 +229,46 @@ func TestPeerFetchesTheUsersDisplayPicture(t *testing.T) {
 	data2, err := bob.FetchDisplayPicture(ctx, "alice@example.com", again)
 	if err != nil || !bytes.Equal(data2, data) {
 		t.Fatalf("fetching the picture after a reconnect: %d bytes, %v", len(data2), err)
+	}
+}
+
+// A picture that cannot be fetched (the contact declines: it is not the one
+// they have) is not asked for again at each presence change: the contact
+// is backed off. Another picture is tried at once.
+func TestPeerFailedPictureBackedOff(t *testing.T) {
+	e := newMediaEnv(t, 1024)
+	e.login(t)
+	bob := newPeer(t, e, "bob@example.com", "bobpw")
+	e.fe.waitFor(t, "bob online", func(ev bridge.Event) bool {
+		p, ok := ev.(bridge.Presence)
+		return ok && p.Contact.Status == bridge.StatusOnline
+	})
+	// The server tells alice bob shows a picture he does not have.
+	bogus := msnp.NewMSNObject("bob@example.com", msnp.MSNObjectDisplayPicture, "0", "", []byte("a picture bob never had"))
+	nln := func(status string, obj msnp.MSNObject) {
+		line := "NLN " + status + " bob@example.com Bob 1342177312 " + strings.ReplaceAll(url.QueryEscape(obj.String()), "+", "%20") + "\r\n"
+		if !e.srv.SendRaw("alice@example.com", []byte(line)) {
+			t.Fatal("alice has no NS session")
+		}
+	}
+	nln("NLN", bogus)
+	eventually(t, "the failed fetch", func() bool { return e.b.AvatarBackoffs() == 1 })
+	if n := e.b.AvatarFetches(); n != 1 {
+		t.Fatalf("%d fetches, want 1", n)
+	}
+	nln("BSY", bogus)
+	e.fe.waitFor(t, "bob busy", func(ev bridge.Event) bool {
+		p, ok := ev.(bridge.Presence)
+		return ok && p.Contact.Status == bridge.StatusBusy && p.Contact.Avatar == ""
+	})
+	if n := e.b.AvatarFetches(); n != 1 {
+		t.Fatalf("%d fetches after a presence change, want still 1 (backed off)", n)
+	}
+	// His real picture is fetched at once.
+	pic := testPNG(t, 20, 20, color.NRGBA{G: 90, A: 255})
+	bob.SetDisplayPicture(pic)
+	e.fe.waitFor(t, "bob's real picture", withAvatar("bob@example.com", sha1hex(pic)))
+	if n := e.b.AvatarFetches(); n != 2 {
+		t.Fatalf("%d fetches, want 2", n)
 	}
 }
