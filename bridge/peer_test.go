@@ -272,3 +272,34 @@ func TestPeerFailedPictureBackedOff(t *testing.T) {
 		t.Fatalf("%d fetches, want 2", n)
 	}
 }
+
+// A failed fetch is retried after its backoff by itself: a contact who
+// does not change status still gets their picture shown.
+func TestPeerFailedPictureRetried(t *testing.T) {
+	e := newMediaEnv(t, 1024)
+	e.b.SetAvatarBackoff(300 * time.Millisecond)
+	e.login(t)
+	bob := newPeer(t, e, "bob@example.com", "bobpw")
+	e.fe.waitFor(t, "bob online", func(ev bridge.Event) bool {
+		p, ok := ev.(bridge.Presence)
+		return ok && p.Contact.Status == bridge.StatusOnline
+	})
+	pic := testPNG(t, 24, 24, color.NRGBA{R: 90, A: 255})
+	obj := msnp.NewMSNObject("bob@example.com", msnp.MSNObjectDisplayPicture, "0", "", pic)
+	// Alice hears of the picture before bob has it: the fetch fails.
+	line := "NLN NLN bob@example.com Bob 1342177312 " + strings.ReplaceAll(url.QueryEscape(obj.String()), "+", "%20") + "\r\n"
+	if !e.srv.SendRaw("alice@example.com", []byte(line)) {
+		t.Fatal("alice has no NS session")
+	}
+	eventually(t, "the failed fetch", func() bool { return e.b.AvatarBackoffs() == 1 })
+	// Bob takes that picture; his CHG comes while alice backs off, and
+	// the retry after the backoff fetches it.
+	bob.SetDisplayPicture(pic)
+	e.fe.waitFor(t, "bob's picture", withAvatar("bob@example.com", sha1hex(pic)))
+	if n := e.b.AvatarFetches(); n != 2 {
+		t.Fatalf("%d fetches, want 2 (the failure and the retry)", n)
+	}
+	if n := e.b.AvatarBackoffs(); n != 0 {
+		t.Fatalf("%d contacts still backed off after the picture arrived", n)
+	}
+}
