@@ -155,9 +155,8 @@ func New(opts Options) (*Bridge, error) {
 		if media.retention <= 0 {
 			media.retention = 7 * 24 * time.Hour
 		}
-		if err := os.MkdirAll(media.dir, 0o700); err != nil {
-			return nil, fmt.Errorf("bridge: the media directory (bridge.files.dir): %w", err)
-		}
+		// The directory is made with the first file: a bridge nobody sends
+		// files through leaves no trace of it.
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Bridge{

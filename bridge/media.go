@@ -77,6 +77,9 @@ func (m *mediaStore) create(limit int64) (*pendingMedia, error) {
 	if m.maxSize <= 0 {
 		return nil, ErrFilesDisabled
 	}
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("the media directory cannot take the file: %w", err)
+	}
 	f, err := os.CreateTemp(m.dir, tmpPrefix+"*")
 	if err != nil {
 		return nil, fmt.Errorf("the media directory cannot take the file: %w", err)
@@ -192,7 +195,9 @@ func (m *mediaStore) sweep(ctx context.Context) (int, error) {
 		}
 	}
 	entries, err := os.ReadDir(m.dir)
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
+		return deleted, nil // no file was ever stored
+	} else if err != nil {
 		return deleted, err
 	}
 	for _, e := range entries {

@@ -328,3 +328,24 @@ func TestFileAndDeclinedQueueEncoding(t *testing.T) {
 		t.Fatal("an unrelated error became ErrFileDeclined")
 	}
 }
+
+// The directory is made with the first file, and a sweep before that is
+// not an error.
+func TestMediaDirMadeOnFirstFile(t *testing.T) {
+	m := testMediaStore(t, 100)
+	m.dir = filepath.Join(t.TempDir(), "not", "yet")
+	if n, err := m.sweep(context.Background()); err != nil || n != 0 {
+		t.Fatalf("sweep without the directory = %d, %v", n, err)
+	}
+	p, err := m.create(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = p.Write([]byte("x"))
+	if _, err := p.commit(context.Background(), owner, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(m.dir); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("media directory: %v, %v", fi, err)
+	}
+}
