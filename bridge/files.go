@@ -139,6 +139,8 @@ func (b *Bridge) SendFile(ctx context.Context, user UserID, id PortalID, f Outgo
 		pm.abort()
 		if errors.Is(err, errTooLarge) && f.Size > 0 {
 			return fmt.Errorf("the file is longer than the %d bytes it was announced as", f.Size)
+		} else if errors.Is(err, errTooLarge) {
+			return fmt.Errorf("%w: “%s” is larger than the %s this bridge sends", errTooLarge, cleanFileName(f.Name), formatSize(limit))
 		}
 		return fmt.Errorf("reading the file: %w", err)
 	}

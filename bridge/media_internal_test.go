@@ -349,3 +349,32 @@ func TestMediaDirMadeOnFirstFile(t *testing.T) {
 		t.Fatalf("media directory: %v, %v", fi, err)
 	}
 }
+
+// FuzzMakeDisplayPicture: whatever a user gives as their picture, the core
+// answers an error or a 96×96 PNG, never a panic or a huge allocation (the
+// decoders only run once the header's size is checked).
+func FuzzMakeDisplayPicture(f *testing.F) {
+	img := image.NewNRGBA(image.Rect(0, 0, 3, 2))
+	for _, enc := range []func(io.Writer) error{
+		func(w io.Writer) error { return png.Encode(w, img) },
+		func(w io.Writer) error { return jpeg.Encode(w, img, nil) },
+		func(w io.Writer) error { return gif.Encode(w, img, nil) },
+	} {
+		var b bytes.Buffer
+		if err := enc(&b); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b.Bytes())
+	}
+	f.Add([]byte("GIF89a\xff\xff\xff\xff"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, err := makeDisplayPicture(data)
+		if err != nil {
+			return
+		}
+		cfg, format, err := image.DecodeConfig(bytes.NewReader(out))
+		if err != nil || format != "png" || cfg.Width != DisplayPictureSize || cfg.Height != DisplayPictureSize {
+			t.Fatalf("output: %s %dx%d, %v", format, cfg.Width, cfg.Height, err)
+		}
+	})
+}
