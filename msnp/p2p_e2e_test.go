@@ -3,6 +3,7 @@ package msnp_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"math/rand"
@@ -353,4 +354,113 @@ func TestP2PDisplayPictureInCHG(t *testing.T) {
 			t.Fatal("DisplayPicture still set after clearing it")
 		}
 	})
+}
+
+func invite(from, to, euf, app, ctxt string) *msnp.SLPMessage {
+	return &msnp.SLPMessage{Method: "INVITE", Target: to, To: to, From: from,
+		Branch: "{11111111-2222-3333-4444-555555555555}", CallID: "{66666666-7777-8888-9999-000000000000}",
+		ContentType: msnp.SLPSessionRequest, Body: []msnp.MIMEHeader{
+			{Name: "EUF-GUID", Value: euf}, {Name: "SessionID", Value: "4242"},
+			{Name: "AppID", Value: app}, {Name: "Context", Value: ctxt}}}
+}
+
+// TestP2PUnsupportedAndChunkedSLP: an application we do not speak
+// (webcam) is declined and reported; an INVITE spanning several packets
+// (a file context with a preview) is reassembled.
+func TestP2PUnsupportedAndChunkedSLP(t *testing.T) {
+	_, cs, evs := chatSetup(t, msnp.MSNP18, alice, bob)
+	b := cs[1]
+	msnp.SendSLP(b, alice, invite(bob, alice, "{4BD96FC0-AB17-4425-A14A-439185962DC8}", "4", "e30="))
+	u := evs[0].next(t, "ConversationUnsupported", is[msnp.ConversationUnsupported]).(msnp.ConversationUnsupported)
+	if u.From != bob || u.ContentType != msnp.ContentTypeP2P {
+		t.Fatalf("unsupported %+v", u)
+	}
+	// 574 bytes of context and a 2 KB preview: about 3.5 KB of base64,
+	// three packets.
+	ctx := append(msnp.FileContext("pic.png", 1234), testData(2000, 41)...)
+	m := invite(bob, alice, msnp.EUFGUIDFile, "2", base64.StdEncoding.EncodeToString(ctx))
+	if len(m.Bytes()) <= 2*1202 {
+		t.Fatalf("the INVITE is only %d bytes", len(m.Bytes()))
+	}
+	msnp.SendSLP(b, alice, m)
+	o := nextOffer(t, evs[0])
+	if o.Name != "pic.png" || o.Size != 1234 || o.From != bob {
+		t.Fatalf("offer %+v", o)
+	}
+	o.Transfer.Decline()
+}
+
+// TestP2POffline: a transfer with a contact who is offline fails at once
+// with the conversation's error, and Close ends a transfer in progress.
+func TestP2POffline(t *testing.T) {
+	_, cs, _ := chatSetup(t, msnp.MSNP12, alice, bob)
+	a, b := cs[0], cs[1]
+	b.Close()
+	obj := msnp.NewMSNObject(bob, msnp.MSNObjectDisplayPicture, "0", "", []byte("x"))
+	err := a.FetchMSNObject(ctxT(t), bob, obj, io.Discard, 0)
+	if msnp.CodeOf(err) != msnp.ErrUserNotOnline {
+		t.Fatalf("FetchMSNObject from an offline contact: %v, want 217", err)
+	}
+	err = a.SendFile(ctxT(t), bob, msnp.OutgoingFile{Name: "f", Size: 1, Data: bytes.NewReader([]byte("x"))})
+	if msnp.CodeOf(err) != msnp.ErrUserNotOnline {
+		t.Fatalf("SendFile to an offline contact: %v, want 217", err)
+	}
+}
+
+func TestP2PCloseDuringTransfer(t *testing.T) {
+	_, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob)
+	a := cs[0]
+	data := testData(300<<10, 51)
+	go func() {
+		o := nextOffer(t, evs[1])
+		o.Transfer.Accept(ctxT(t), io.Discard)
+	}()
+	src := &readHook{r: bytes.NewReader(data), n: 20 << 10, hook: func() { go a.Close() }}
+	err := a.SendFile(ctxT(t), bob, msnp.OutgoingFile{Name: "big", Size: int64(len(data)), Data: src})
+	if !errors.Is(err, msnp.ErrNotConnected) {
+		t.Fatalf("SendFile when the client closed: %v, want ErrNotConnected", err)
+	}
+}
+
+// TestP2PNoDirectConnection: an offer of a direct connection is answered
+// "not listening" (libpurple's answer with direct connections off), so the
+// data stays in the switchboard.
+func TestP2PNoDirectConnection(t *testing.T) {
+	s, cs, _ := chatSetup(t, msnp.MSNP12, alice, bob)
+	b := cs[1]
+	m := &msnp.SLPMessage{Method: "INVITE", Target: alice, To: alice, From: bob,
+		Branch: "{11111111-2222-3333-4444-555555555555}", CallID: "{66666666-7777-8888-9999-000000000000}",
+		ContentType: msnp.SLPTransRequest, Body: []msnp.MIMEHeader{
+			{Name: "Bridges", Value: "TCPv1"}, {Name: "NetID", Value: "0"}, {Name: "Conn-Type", Value: "Direct-Connect"},
+			{Name: "UPnPNat", Value: "false"}, {Name: "ICF", Value: "false"},
+			{Name: "Hashed-Nonce", Value: "{2B95F56D-9CA0-4B7A-9C3E-7E4A4D7C2B11}"}}}
+	msnp.SendSLP(b, alice, m)
+	// alice's ack of the INVITE, then her answer.
+	ds, err := s.WaitDelivered(ctxT(t), bob, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer *msnp.SLPMessage
+	acks := 0
+	for _, d := range ds {
+		msg, err := msnp.ParseMessage(d.Payload)
+		if err != nil || msg.ContentType() != msnp.ContentTypeP2P || msg.Get("P2P-Dest") != bob {
+			t.Fatalf("relayed %q (%v)", d.Payload, err)
+		}
+		h, data, _, err := msnp.ParseP2P(msg.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Flags == msnp.P2PFlagAck {
+			acks++
+			continue
+		}
+		if answer, err = msnp.ParseSLP(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if acks != 1 || answer == nil || answer.Status != 200 || answer.ContentType != msnp.SLPTransResponse ||
+		answer.Get("Bridge") != "TCPv1" || answer.Get("Listening") != "false" || answer.CallID != m.CallID || answer.Branch != m.Branch {
+		t.Fatalf("%d acks, answer %+v", acks, answer)
+	}
 }

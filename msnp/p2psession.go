@@ -340,6 +340,13 @@ func (l *p2pLink) dropSLPLocked(id uint32) {
 func (l *p2pLink) slpMessage(m *SLPMessage, fromName string) {
 	st := &l.c.p2p
 	call := strings.ToLower(m.CallID)
+	st.mu.Lock()
+	if s := l.calls[call]; s != nil && s.accepted {
+		// Transport negotiation and the like are progress too: a sender
+		// may try a direct connection for a while before the data comes.
+		s.touchLocked()
+	}
+	st.mu.Unlock()
 	switch {
 	case m.Method == "INVITE" && strings.EqualFold(m.ContentType, SLPSessionRequest):
 		st.mu.Lock()
@@ -436,9 +443,16 @@ func (l *p2pLink) invited(m *SLPMessage, fromName string) {
 		l.respond(m, 200, "OK", SLPSessionRequest, sessionIDBody(s.id))
 		// The data preparation message, then the data (libpurple
 		// slpcall.c got_sessionreq: DATA PREP, then DATA with flags 0x20).
+		// The footer is the AppID the INVITE named, as libpurple echoes it
+		// (slplink.c msn_slplink_release_slpmsg): 1, or 12 from WLM 2009
+		// (MSNPSharp DisplayImageFooter12).
+		app := P2PAppMSNObject
+		if n, err := strconv.ParseUint(m.Get("AppID"), 10, 32); err == nil && n != 0 {
+			app = uint32(n)
+		}
 		prep := P2PHeader{SessionID: s.id, Identifier: l.newID(), TotalSize: 4, AckIdentifier: randomUint32()}
-		l.queueControl(AppendP2P(nil, prep, make([]byte, 4), P2PAppMSNObject))
-		l.startStream(s, bytes.NewReader(pic.data), uint64(len(pic.data)), P2PFlagMSNObjData, P2PAppMSNObject)
+		l.queueControl(AppendP2P(nil, prep, make([]byte, 4), app))
+		l.startStream(s, bytes.NewReader(pic.data), uint64(len(pic.data)), P2PFlagMSNObjData, app)
 	case EUFGUIDFile:
 		name, size, err := parseFileContext(context)
 		if err != nil {
@@ -895,6 +909,18 @@ func parseFileContext(b []byte) (name string, size int64, err error) {
 	}
 	name = strings.ToValidUTF8(string(utf16.Decode(u)), "\uFFFD")
 	return name, int64(sz), nil
+}
+
+// p2pClose ends every transfer (Client.Close): nothing more can be sent.
+func (c *Client) p2pClose() {
+	c.p2p.mu.Lock()
+	defer c.p2p.mu.Unlock()
+	for _, l := range c.p2p.links {
+		for _, s := range l.sessions {
+			s.finishLocked(ErrNotConnected, false)
+		}
+		l.ctrl, l.streams, l.in = nil, nil, nil
+	}
 }
 
 // errNoSession is returned when the bounds leave no room for a session.
