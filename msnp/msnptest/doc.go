@@ -39,6 +39,15 @@
 // inspection: Delivered, WaitDelivered, SBReceived, SBParticipants,
 // WaitSBParticipants, WaitSBSessions, SwitchboardsOpened.
 //
+// Peer (NewPeer) is a scripted MSN user of the server for P2P tests: it
+// signs in over TCP with its own raw-line MSNP12 client and speaks its own
+// MSNP2P v1, independent of package msnp's, serving its display picture
+// (SetDisplayPicture), fetching others' (FetchDisplayPicture), sending files
+// (SendFile) and receiving them (WaitFile, DeclineFiles). It is strict:
+// Violations lists what the other side got wrong (acks, headers, chunk
+// sizes, SHA1D, file contexts…), and WaitIdle waits for its sessions to end
+// first. A CHG with a new msnobj alone reaches the contacts in NLN.
+//
 // Not modelled yet: contact groups, phone numbers, address-book
 // notifications, UUM delivery to an online recipient (UBM), circles, and
 // MD5 (MSNP≤7) logins. Presence notifications go out at once, where

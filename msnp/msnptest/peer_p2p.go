@@ -51,6 +51,7 @@ type p2pLink struct {
 	nextID    uint32
 	sent      map[uint32]*sentP2P    // by Identifier
 	partial   map[uint64]*partialP2P // by SessionID<<32 | Identifier
+	seen      map[uint32]bool        // Identifiers of the messages (not acks) they sent
 	byCallID  map[string]*p2pSession
 	bySession map[uint32]*p2pSession
 }
@@ -78,6 +79,8 @@ type p2pSession struct {
 
 	accepted, prepared bool
 	finished, byeSeen  bool
+	transBranch        string // the branch of our transreqbody INVITE
+	transAnswered      bool
 	err                error
 	obj                msnp.MSNObject
 	name               string
@@ -90,7 +93,7 @@ func (p *Peer) link(remote string) *p2pLink {
 	k := key(remote)
 	l := p.links[k]
 	if l == nil {
-		l = &p2pLink{remote: remote, nextID: randID(), sent: map[uint32]*sentP2P{}, partial: map[uint64]*partialP2P{},
+		l = &p2pLink{remote: remote, nextID: randID(), sent: map[uint32]*sentP2P{}, partial: map[uint64]*partialP2P{}, seen: map[uint32]bool{},
 			byCallID: map[string]*p2pSession{}, bySession: map[uint32]*p2pSession{}}
 		p.links[k] = l
 	}
@@ -122,7 +125,11 @@ func (p *Peer) sendP2P(ctx context.Context, sb *peerSB, l *p2pLink, what string,
 	} else {
 		h.Total = h.AckSize
 	}
+	tamper := p.tamper
 	p.mu.Unlock()
+	if tamper != nil {
+		data = tamper(what, &h, data)
+	}
 	for _, payload := range p2pChunks(l.remote, h, data, appID) {
 		if abort != nil {
 			if err := abort(); err != nil {
@@ -192,11 +199,14 @@ func newSLP(s *p2pSession, from, to, startLine string, cseq int, ctype string, b
 // footer 0).
 func (p *Peer) sendSLP(ctx context.Context, s *p2pSession, l *p2pLink, startLine string, cseq int, ctype string, body []slpField, window bool) (uint32, error) {
 	m := newSLP(s, p.passport, l.remote, startLine, cseq, ctype, body)
+	p.mu.Lock()
+	sb := s.sb
+	p.mu.Unlock()
 	what := strings.Fields(startLine)[0]
 	if what == "MSNSLP/1.0" {
 		what = startLine[len("MSNSLP/1.0 "):]
 	}
-	return p.sendP2P(ctx, s.sb, l, what, p2pHeader{}, m.bytes(), p2pAppSLP, window, nil)
+	return p.sendP2P(ctx, sb, l, what, p2pHeader{}, m.bytes(), p2pAppSLP, window, nil)
 }
 
 // waitAcked waits until the message id to remote is acked.
@@ -245,15 +255,22 @@ func (p *Peer) handleP2P(sb *peerSB, from string, body []byte) {
 		m = nil
 		fallthrough
 	case h.Offset == 0:
+		if l.seen[h.ID] {
+			p.violationLocked("P2P from %s: Identifier %d reused for a new message (%v)", from, h.ID, h)
+		}
+		l.seen[h.ID] = true
 		m = &partialP2P{first: h, appID: appID, buf: make([]byte, 0, min(h.Total, 1<<20))}
 		l.partial[k] = m
 	case m == nil:
 		p.violationLocked("P2P from %s: chunk at offset %d of a message never started (%v)", from, h.Offset, h)
 		p.mu.Unlock()
 		return
-	case uint64(len(m.buf)) != h.Offset || m.first.Total != h.Total || m.first.Flags != h.Flags || m.appID != appID:
-		p.violationLocked("P2P from %s: chunk does not continue message %d (have %d bytes, flags %#x, footer %d; got %v footer %d)",
-			from, h.ID, len(m.buf), m.first.Flags, m.appID, h, appID)
+	case uint64(len(m.buf)) != h.Offset || m.first.Total != h.Total || m.first.Flags != h.Flags || m.appID != appID || m.first.AckID != h.AckID:
+		// Every chunk repeats the first one's TotalSize, flags, footer and
+		// AckIdentifier (the capture in Escargot's msnp_sb.py; libpurple
+		// copies one header into every part).
+		p.violationLocked("P2P from %s: chunk does not continue message %d (first %v footer %d, have %d bytes; got %v footer %d)",
+			from, h.ID, m.first, m.appID, len(m.buf), h, appID)
 		delete(l.partial, k)
 		p.mu.Unlock()
 		return
@@ -484,8 +501,18 @@ func (p *Peer) handleResponse(l *p2pLink, s *p2pSession, m *slpMessage) {
 		return
 	}
 	ctype := m.header("Content-Type")
-	if ctype == "application/x-msnmsgr-transrespbody" {
-		return // we never ask for a direct connection
+	if s.transBranch != "" && !s.transAnswered {
+		// The answer to our direct-connection INVITE (libpurple got_ok:
+		// 200 OK transrespbody, "Listening: false" when it cannot listen).
+		s.transAnswered = true
+		p.notifyLocked()
+		if ctype != "application/x-msnmsgr-transrespbody" {
+			p.violationLocked("SLP %q from %s answers our transreqbody INVITE with Content-Type %q", m.StartLine, l.remote, ctype)
+		}
+		if via, _ := strings.CutPrefix(m.header("Via"), "MSNSLP/1.0/TLP ;branch="); !strings.EqualFold(via, s.transBranch) {
+			p.violationLocked("SLP %q from %s answers our transreqbody INVITE with branch %s, want %s", m.StartLine, l.remote, via, s.transBranch)
+		}
+		return
 	}
 	if ctype != "application/x-msnmsgr-sessionreqbody" {
 		p.violationLocked("SLP %q from %s with Content-Type %q", m.StartLine, l.remote, ctype)
@@ -514,15 +541,16 @@ func (p *Peer) handleInvite(sb *peerSB, l *p2pLink, old *p2pSession, m *slpMessa
 	ctx := context.Background()
 	ctype := m.header("Content-Type")
 	if ctype == "application/x-msnmsgr-transreqbody" {
-		// WLM asks to connect directly; we cannot listen, so we say so
-		// and the data stays in the switchboard (MSNPSharp, aMSN).
+		// They ask to connect directly; we cannot listen, so we say so
+		// and the data stays in the switchboard (libpurple got_invite
+		// when listening fails).
 		if old == nil {
 			p.violation("SLP transreqbody INVITE from %s for unknown Call-ID %s", l.remote, callID)
 			return
 		}
 		s := &p2pSession{callID: callID, branch: branch, sb: sb}
 		p.sendSLP(ctx, s, l, "MSNSLP/1.0 200 OK", 1, "application/x-msnmsgr-transrespbody", []slpField{
-			{"Bridge", "TCPv1"}, {"Listening", "false"}, {"Nonce", "{00000000-0000-0000-0000-000000000000}"},
+			{"Bridge", "TCPv1"}, {"Listening", "false"}, {"Hashed-Nonce", "{00000000-0000-0000-0000-000000000000}"},
 		}, false)
 		return
 	}
@@ -573,8 +601,9 @@ func (p *Peer) handleInvite(sb *peerSB, l *p2pLink, old *p2pSession, m *slpMessa
 			decline()
 			return
 		}
-		if !strings.EqualFold(obj.Creator, p.passport) {
-			p.violation("display picture INVITE from %s names Creator %q", l.remote, obj.Creator)
+		// They should ask for the object as we advertised it.
+		if !strings.EqualFold(obj.Creator, p.passport) || obj.Size != mine.Size || obj.Type != mine.Type || (obj.SHA1C != "" && obj.SHA1C != mine.SHA1C) {
+			p.violation("display picture INVITE from %s asks for %+v, we advertised %+v", l.remote, obj, mine)
 		}
 		p.mu.Lock()
 		s.kind = kindServeDP
@@ -664,7 +693,7 @@ func (p *Peer) serveDP(s *p2pSession, l *p2pLink, okID uint32, dp []byte) {
 		fail("no ack of our 200 OK", err)
 		return
 	}
-	prep, err := p.sendP2P(ctx, s.sb, l, "data preparation", p2pHeader{Session: s.id}, make([]byte, 4), p2pAppObject, true, cancelled)
+	prep, err := p.sendP2P(ctx, p.sessionSB(s), l, "data preparation", p2pHeader{Session: s.id}, make([]byte, 4), p2pAppObject, true, cancelled)
 	if err == nil {
 		err = p.waitAcked(ctx, l, prep)
 	}
@@ -672,7 +701,7 @@ func (p *Peer) serveDP(s *p2pSession, l *p2pLink, okID uint32, dp []byte) {
 		fail("data preparation", err)
 		return
 	}
-	data, err := p.sendP2P(ctx, s.sb, l, "display picture data", p2pHeader{Session: s.id, Flags: p2pFlagObjData}, dp, p2pAppObject, true, cancelled)
+	data, err := p.sendP2P(ctx, p.sessionSB(s), l, "display picture data", p2pHeader{Session: s.id, Flags: p2pFlagObjData}, dp, p2pAppObject, true, cancelled)
 	if err == nil {
 		err = p.waitAcked(ctx, l, data)
 	}
@@ -687,6 +716,14 @@ func (p *Peer) serveDP(s *p2pSession, l *p2pLink, okID uint32, dp []byte) {
 	p.mu.Lock()
 	s.err = nil // the BYE ends a served session normally
 	p.mu.Unlock()
+}
+
+// sessionSB is the switchboard s's messages go to: the one its last
+// message came in on.
+func (p *Peer) sessionSB(s *p2pSession) *peerSB {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return s.sb
 }
 
 // newSession registers a session the Peer starts. Called with p.mu held.
@@ -816,7 +853,32 @@ func (p *Peer) SendFile(ctx context.Context, to, name string, data []byte) error
 		}
 		return ctx.Err()
 	}
-	id, err := p.sendP2P(ctx, s.sb, l, "file data", p2pHeader{Session: s.id, Flags: p2pFlagFile}, data, p2pAppFile, true, cancelled)
+	// Like libpurple (got_ok) and WLM, offer a direct connection first with
+	// a second INVITE in the session; when the answer comes (we never
+	// listen, nor connect) the data goes through the switchboard.
+	p.mu.Lock()
+	s.transBranch = newSLPGUID()
+	trans := &p2pSession{callID: s.callID, branch: s.transBranch, sb: s.sb}
+	sb = s.sb
+	p.mu.Unlock()
+	if _, err := p.sendSLP(ctx, trans, l, "INVITE MSNMSGR:"+to+" MSNSLP/1.0", 0, "application/x-msnmsgr-transreqbody", []slpField{
+		{"Bridges", "TCPv1"},
+		{"NetID", strconv.FormatUint(uint64(randID()), 10)},
+		{"Conn-Type", "IP-Restrict-NAT"},
+		{"UPnPNat", "false"},
+		{"ICF", "false"},
+		{"Hashed-Nonce", newSLPGUID()},
+	}, true); err != nil {
+		p.cancelSession(s, l)
+		return err
+	}
+	transCtx, cancelTrans := context.WithTimeout(ctx, peerTimeout)
+	err = p.waitFor(transCtx, func() bool { return s.transAnswered || s.finished })
+	cancelTrans()
+	if err != nil {
+		p.violation("%s did not answer our transreqbody INVITE: %v", to, err)
+	}
+	id, err := p.sendP2P(ctx, sb, l, "file data", p2pHeader{Session: s.id, Flags: p2pFlagFile}, data, p2pAppFile, true, cancelled)
 	acked := false
 	var serr error
 	if err == nil {

@@ -35,12 +35,20 @@ type peerSB struct {
 // the switchboard ACKed the previous one.
 const sbWindow = 8
 
-func (p *Peer) newSB(conn net.Conn) *peerSB {
+// newSB registers a switchboard connection and starts its reader; it
+// fails once the Peer is closed.
+func (p *Peer) newSB(conn net.Conn) (*peerSB, error) {
 	sb := &peerSB{p: p, conn: conn, members: map[string]bool{}, waiters: map[uint32]chan *msnp.Command{}, done: make(chan struct{})}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		conn.Close()
+		return nil, errors.New("msnptest: peer closed")
+	}
 	p.sbs[sb] = struct{}{}
-	p.mu.Unlock()
-	return sb
+	p.wg.Add(1)
+	go sb.read()
+	return sb, nil
 }
 
 // answerRNG joins the session an RNG invites to:
@@ -57,9 +65,10 @@ func (p *Peer) answerRNG(c *msnp.Command) {
 	if err != nil {
 		return
 	}
-	sb := p.newSB(conn)
-	p.wg.Add(1)
-	go sb.read()
+	sb, err := p.newSB(conn)
+	if err != nil {
+		return
+	}
 	if _, err := sb.call(ctx, "ANS", p.passport, c.Arg(3), c.Arg(0)); err != nil {
 		sb.close()
 	}
@@ -77,9 +86,10 @@ func (p *Peer) openSB(ctx context.Context, to string) (*peerSB, error) {
 	if err != nil {
 		return nil, err
 	}
-	sb := p.newSB(conn)
-	p.wg.Add(1)
-	go sb.read()
+	sb, err := p.newSB(conn)
+	if err != nil {
+		return nil, err
+	}
 	if _, err := sb.call(ctx, "USR", p.passport, x.Arg(4)); err != nil {
 		sb.close()
 		return nil, fmt.Errorf("USR: %w", err)
@@ -317,6 +327,15 @@ func (p *Peer) handleMSG(sb *peerSB, from string, payload []byte) {
 			dest = v
 		}
 	}
+	if strings.HasPrefix(ctype, "text/plain") {
+		p.mu.Lock()
+		if len(p.texts) < 1000 {
+			p.texts = append(p.texts, ReceivedText{From: from, Text: body})
+		}
+		p.notifyLocked()
+		p.mu.Unlock()
+		return
+	}
 	if ctype != msnp.ContentTypeP2P {
 		return
 	}
@@ -325,4 +344,23 @@ func (p *Peer) handleMSG(sb *peerSB, from string, payload []byte) {
 		return
 	}
 	p.handleP2P(sb, from, []byte(body))
+}
+
+// ReceivedText is a plain-text message someone sent a Peer.
+type ReceivedText struct {
+	From, Text string
+}
+
+// WaitText returns the next plain-text message someone sent the peer, in
+// the order they arrived.
+func (p *Peer) WaitText(ctx context.Context) (ReceivedText, error) {
+	var m ReceivedText
+	err := p.waitFor(ctx, func() bool {
+		if len(p.texts) == 0 {
+			return false
+		}
+		m, p.texts = p.texts[0], p.texts[1:]
+		return true
+	})
+	return m, err
 }

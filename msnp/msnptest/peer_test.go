@@ -128,3 +128,32 @@ func TestPeerDeclinesFile(t *testing.T) {
 	}
 	noViolations(t, a, b)
 }
+
+// TestCHGObjectFanOut checks the notification server's side of display
+// pictures with raw lines: the msnobj of a CHG reaches the contacts in
+// ILN and NLN as the client sent it, a new object alone is news, the same
+// CHG again is not.
+func TestCHGObjectFanOut(t *testing.T) {
+	s := newServer(t)
+	const obj1 = "%3Cmsnobj%20Creator%3D%22bob%40example.com%22%20Size%3D%224%22%20Type%3D%223%22%20Location%3D%220%22%20Friendly%3D%22AAA%3D%22%20SHA1D%3D%22x%22%2F%3E"
+	const obj2 = "%3Cmsnobj%20Creator%3D%22bob%40example.com%22%20Size%3D%225%22%20Type%3D%223%22%20Location%3D%220%22%20Friendly%3D%22AAA%3D%22%20SHA1D%3D%22y%22%2F%3E"
+	b := login(t, s, bob, pwd, 12)
+	tr := b.send("CHG", "NLN", "1342177312", obj1)
+	b.expect("CHG " + tr + " NLN 1342177312 " + obj1)
+	b.expectPrefix("MSG Hotmail Hotmail")
+	a := login(t, s, alice, pwd, 12)
+	tr = a.send("CHG", "NLN", "0")
+	a.expect("CHG " + tr + " NLN 0")
+	a.expect("ILN " + tr + " NLN bob@example.com bob@example.com 1342177312 " + obj1)
+	b.expect("NLN NLN alice@example.com alice@example.com 0 %3Cmsnobj%2F%3E")
+	tr = b.send("CHG", "NLN", "1342177312", obj2)
+	b.expect("CHG " + tr + " NLN 1342177312 " + obj2)
+	a.expectPrefix("UBX bob@example.com") // after ILN
+	a.expectPrefix("MSG Hotmail Hotmail")
+	a.expect("NLN NLN bob@example.com bob@example.com 1342177312 " + obj2)
+	// The same again is no news: the next line Alice sees is the FLN.
+	tr = b.send("CHG", "NLN", "1342177312", obj2)
+	b.expect("CHG " + tr + " NLN 1342177312 " + obj2)
+	b.sendLine("OUT")
+	a.expect("FLN bob@example.com")
+}
