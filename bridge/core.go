@@ -167,8 +167,16 @@ func (b *Bridge) Contacts(ctx context.Context, user UserID) ([]Contact, error) {
 		return nil, err
 	}
 	out := make([]Contact, 0, len(rows))
+	// While reconnecting, the last session's pictures still stand.
+	l.mu.Lock()
+	avatars := make(map[string]string, len(l.seen))
+	for p, c := range l.seen {
+		avatars[p] = c.Avatar
+	}
+	l.mu.Unlock()
 	for _, r := range rows {
 		out = append(out, Contact{
+			Avatar:   avatars[r.Passport],
 			Passport: r.Passport, FriendlyName: cleanText(r.FriendlyName, 387),
 			PersonalMessage: cleanText(r.PersonalMessage, 512), Status: StatusOffline,
 			OnContactList: r.ListBits&store.ListForward != 0, Blocked: r.ListBits&store.ListBlock != 0,
