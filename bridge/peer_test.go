@@ -303,3 +303,24 @@ func TestPeerFailedPictureRetried(t *testing.T) {
 		t.Fatalf("%d contacts still backed off after the picture arrived", n)
 	}
 }
+
+// A file to a contact who is offline fails with a reason, promptly.
+func TestSendFileToOfflineContactFails(t *testing.T) {
+	e := newMediaEnv(t, 1024)
+	e.login(t)
+	ctx := context.Background()
+	p, err := e.b.DirectPortal(ctx, e.user, "bob@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.b.SendFile(ctx, e.user, p.ID, bridge.OutgoingFile{FrontendID: "$off", Name: "a.txt", Size: 3, Data: strings.NewReader("abc")}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.fe.waitFor(t, "the result", func(ev bridge.Event) bool {
+		d, ok := ev.(bridge.DeliveryResult)
+		return ok && d.FrontendID == "$off"
+	}).(bridge.DeliveryResult)
+	if d.Err == nil || !strings.Contains(d.Err.Error(), "offline") {
+		t.Fatalf("DeliveryResult of a file to an offline contact: %v", d.Err)
+	}
+}
