@@ -378,8 +378,10 @@ func (b *Bridge) SetDisplayPicture(ctx context.Context, user UserID, img []byte)
 	// A session under way takes it now (msnp sends it with its next CHG,
 	// or at once when online); a later one at its sign-in.
 	if c := l.currentClient(); c != nil {
+		// The picture is kept whatever MSN says now: a session that cannot
+		// send it (it is going down) is followed by one that does.
 		if _, err := c.SetDisplayPicture(ctx, pic); err != nil {
-			return fmt.Errorf("the picture is saved, but MSN did not take it now (%w); it is applied at the next sign-in", explainMSNError(err))
+			l.log.Warn().Err(err).Msg("MSN did not take the user's display picture now; it is applied at the next sign-in")
 		}
 	}
 	return nil
