@@ -184,10 +184,11 @@ func (f *avatarFetcher) fetch(w avatarWaiter, hash string) {
 	waiters := f.inflight[hash]
 	delete(f.inflight, hash)
 	key := failureKey(l, w.passport)
+	var fl avatarFailure
 	if err == nil {
 		delete(f.failures, key)
 	} else {
-		fl := f.failures[key]
+		fl = f.failures[key]
 		if fl.hash != hash {
 			fl = avatarFailure{hash: hash}
 		}
@@ -197,16 +198,17 @@ func (f *avatarFetcher) fetch(w avatarWaiter, hash string) {
 	}
 	f.mu.Unlock()
 	if err != nil {
-		l.log.Info().Err(err).Str("contact", w.passport).Msg("could not fetch a display picture; will retry later")
+		l.log.Info().Err(err).Str("contact", w.passport).Int("attempt", fl.n).Msg("could not fetch a display picture; will retry later")
 		// Nothing else may ask again (a contact who does not change their
 		// status), so the retry is scheduled; it gives up after a few.
-		if n := f.failureCount(key); n < maxAvatarAttempts {
-			time.AfterFunc(time.Until(f.failureUntil(key)), func() { l.retryAvatar(w.passport, w.obj, hash) })
+		if fl.n < maxAvatarAttempts {
+			time.AfterFunc(time.Until(fl.until), func() { l.retryAvatar(w.passport, w.obj, hash) })
 		}
-		// Others who waited for the same picture try through their own
-		// logins: the contact may answer them.
-		for _, o := range waiters[1:] {
-			if o.l != l {
+		// Others who waited for the same picture (another login, another
+		// contact showing the same one) ask the contact they see: they
+		// may answer.
+		for _, o := range waiters {
+			if o.l != l || o.passport != w.passport {
 				f.request(o, hash)
 			}
 		}
@@ -220,18 +222,6 @@ func (f *avatarFetcher) fetch(w avatarWaiter, hash string) {
 // maxAvatarAttempts is how many times one picture is tried for a contact
 // before only a presence change asks for it again.
 const maxAvatarAttempts = 6
-
-func (f *avatarFetcher) failureCount(key string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.failures[key].n
-}
-
-func (f *avatarFetcher) failureUntil(key string) time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.failures[key].until
-}
 
 // retryAvatar asks again for a picture whose fetch failed, through the
 // session of the moment, if the contact still shows it.

@@ -324,3 +324,23 @@ func TestSendFileToOfflineContactFails(t *testing.T) {
 		t.Fatalf("DeliveryResult of a file to an offline contact: %v", d.Err)
 	}
 }
+
+// Two contacts showing the same picture (MSN's stock pictures are common)
+// cost one fetch.
+func TestPeerSamePictureTwoContactsOneFetch(t *testing.T) {
+	e := newMediaEnv(t, 1024)
+	e.srv.AddAccount("carol@example.com", "carolpw", "Carol")
+	e.srv.AddContact("alice@example.com", "carol@example.com")
+	e.login(t)
+	bob := newPeer(t, e, "bob@example.com", "bobpw")
+	carol := newPeer(t, e, "carol@example.com", "carolpw")
+	pic := testPNG(t, 32, 32, color.NRGBA{R: 1, G: 2, B: 3, A: 255})
+	hash := sha1hex(pic)
+	bob.SetDisplayPicture(pic)
+	carol.SetDisplayPicture(pic)
+	e.fe.waitFor(t, "bob's picture", withAvatar("bob@example.com", hash))
+	e.fe.waitFor(t, "carol's picture", withAvatar("carol@example.com", hash))
+	if n := e.b.AvatarFetches(); n != 1 {
+		t.Fatalf("%d fetches for one picture shown by two contacts, want 1", n)
+	}
+}
