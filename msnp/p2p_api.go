@@ -136,9 +136,20 @@ func (c *Client) FetchMSNObject(ctx context.Context, passport string, obj MSNObj
 	s.w, s.limit, s.want = w, uint64(maxSize), uint64(obj.Size)
 	s.sum, s.sha1d = sha1.New(), obj.SHA1D
 	c.p2p.mu.Unlock()
-	// The context is the object as the contact advertised it, with the NUL
-	// the official clients add (libpurple omits it; both are accepted).
-	ctxt := base64.StdEncoding.EncodeToString(append([]byte(obj.String()), 0))
+	// The context is the object as the contact advertised it, byte for
+	// byte when we have their presence with it (MSNPSharp sends the
+	// advertised string; WLM 2009 objects carry attributes MSNObject does
+	// not keep), else re-rendered as libpurple does (msn_object_to_string);
+	// with the NUL the official clients add.
+	xml := obj.String()
+	c.mu.Lock()
+	if ct := c.contacts[strings.ToLower(passport)]; ct != nil && ct.MSNObject != "" {
+		if adv, err := ParseMSNObject(ct.MSNObject); err == nil && adv.SHA1D == obj.SHA1D && adv.Size == obj.Size {
+			xml = ct.MSNObject
+		}
+	}
+	c.mu.Unlock()
+	ctxt := base64.StdEncoding.EncodeToString(append([]byte(xml), 0))
 	l.queueControl(l.slpPackets(l.invite(s, EUFGUIDMSNObject, P2PAppMSNObject, ctxt))...)
 	return s.wait(ctx)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math/rand"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,4 +157,30 @@ func TestCHGObjectFanOut(t *testing.T) {
 	b.expect("CHG " + tr + " NLN 1342177312 " + obj2)
 	b.sendLine("OUT")
 	a.expect("FLN bob@example.com")
+}
+
+// TestSwitchboardRelaysP2P checks what Escargot does with P2P (FACTS.md
+// §6, msnp_sb.py _m_msg): a MSG with ack D is relayed byte for byte, binary
+// header and all, and ACKed.
+func TestSwitchboardRelaysP2P(t *testing.T) {
+	for _, ver := range []int{12, 18} {
+		s, a, b := sbWorld(t, ver)
+		asb := openSB(t, s, a, sbName(alice, ver))
+		asb.expectPrefix("USR 1 OK")
+		bsb := ring(t, s, asb, b, bob, sbName(bob, ver))
+		bsb.until("ANS 1 OK")
+		asb.until("JOI " + bob + " ")
+		payload := []byte("MIME-Version: 1.0\r\nContent-Type: application/x-msnmsgrp2p\r\nP2P-Dest: bob@example.com\r\n\r\n" +
+			"\x00\x00\x00\x00Gt\xc4\n\x00\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00wn\xc5\n\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+			"\r\n\x00\xff\x00\x00\x00\x01")
+		tr := asb.sendPayload("MSG", payload, "D")
+		asb.expect("ACK " + tr)
+		got := bsb.read()
+		for strings.HasPrefix(bsb.last, "JOI ") { // MSNP18: its own JOI first
+			got = bsb.read()
+		}
+		if !strings.HasPrefix(bsb.last, "MSG "+alice+" ") || !bytes.Equal(got.Payload, payload) {
+			t.Fatalf("MSNP%d: relayed %q, want %q", ver, got.Payload, payload)
+		}
+	}
 }
