@@ -316,11 +316,11 @@ func (p *Peer) SetDisplayPicture(data []byte) msnp.MSNObject {
 	p.dp = append([]byte(nil), data...)
 	p.dpObj = obj
 	p.mu.Unlock()
+	// Without a picture the object is left out, which the server shows
+	// its contacts as <msnobj/>.
 	args := []string{"NLN", peerClientID}
 	if data != nil {
 		args = append(args, urlEncodeAll(obj.String()))
-	} else {
-		args = append(args, "0")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
 	defer cancel()
@@ -338,13 +338,15 @@ func (p *Peer) MSNObject(passport string) msnp.MSNObject {
 	return p.objects[key(passport)]
 }
 
-// WaitMSNObject waits until passport advertises an object with a SHA1D
-// other than not (pass "" for any object) and returns it.
+// WaitMSNObject waits until what passport advertises has a SHA1D other
+// than not, and returns it: with not "" it waits for any object; with the
+// SHA1D of the current one it waits for a change, which is the zero
+// MSNObject when they clear their picture or go offline.
 func (p *Peer) WaitMSNObject(ctx context.Context, passport, not string) (msnp.MSNObject, error) {
 	var o msnp.MSNObject
 	err := p.waitFor(ctx, func() bool {
 		o = p.objects[key(passport)]
-		return o.SHA1D != "" && o.SHA1D != not
+		return o.SHA1D != not
 	})
 	return o, err
 }

@@ -91,6 +91,18 @@ func TestPeerFetchesDisplayPicture(t *testing.T) {
 		t.Fatalf("fetching the new picture: %d bytes, %v", len(got), err)
 	}
 	noViolations(t, a, b)
+
+	// No picture: the contacts see <msnobj/> again.
+	if o := b.SetDisplayPicture(nil); o != (msnp.MSNObject{}) {
+		t.Fatalf("SetDisplayPicture(nil) = %+v", o)
+	}
+	if o, err := a.WaitMSNObject(peerCtx(t), bob, obj2.SHA1D); err != nil || o != (msnp.MSNObject{}) {
+		t.Fatalf("after clearing, Alice sees %+v, %v", o, err)
+	}
+	if _, err := a.FetchDisplayPicture(peerCtx(t), bob, obj2); !errors.Is(err, msnptest.ErrDeclined) {
+		t.Fatalf("fetching a cleared picture: %v, want ErrDeclined", err)
+	}
+	noViolations(t, a, b)
 }
 
 func TestPeerSendsFile(t *testing.T) {
