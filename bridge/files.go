@@ -21,6 +21,10 @@ import (
 // whose peer stops answering long before; this is the backstop.
 const fileTransferTimeout = time.Hour
 
+// maxIncomingTransfers bounds the files one login receives at once, and so
+// the disk a flood of offers can take before the user sees any of them.
+const maxIncomingTransfers = 4
+
 // handleFileOffer accepts or declines a contact's file. It runs on msnp's
 // event goroutine: the transfer itself runs in its own.
 func (l *login) handleFileOffer(portal PortalID, e msnp.FileOffer) {
@@ -42,9 +46,18 @@ func (l *login) handleFileOffer(portal PortalID, e msnp.FileOffer) {
 			who, name, formatSize(e.Size), why)})
 		return
 	}
+	select {
+	case l.receiving <- struct{}{}:
+	default:
+		_ = e.Transfer.Decline()
+		l.b.emit(l.user, Notice{Portal: portal, Text: fmt.Sprintf("%s offered you the file “%s” (%s), which was declined: %d files are already arriving; ask them to send it again in a moment.",
+			who, name, formatSize(e.Size), maxIncomingTransfers)})
+		return
+	}
 	l.b.wg.Add(1)
 	go func() {
 		defer l.b.wg.Done()
+		defer func() { <-l.receiving }()
 		mf, err := l.receiveFile(e)
 		if err != nil {
 			l.log.Info().Err(err).Str("contact", e.From).Msg("receiving a file failed")

@@ -46,6 +46,8 @@ type login struct {
 	presenceMu sync.Mutex
 	// fetchSlots bounds the display-picture fetches this login runs.
 	fetchSlots chan struct{}
+	// receiving bounds the files this login receives at once.
+	receiving chan struct{}
 	// pictureMu makes reading the user's display picture from the store
 	// and giving it to the client one step, so that a new picture set
 	// during a sign-in is not overtaken by the old one.
@@ -60,6 +62,7 @@ func (b *Bridge) newLogin(user UserID, rec store.Login) *login {
 		connected:  make(chan struct{}),
 		changed:    make(chan struct{}),
 		fetchSlots: make(chan struct{}, avatarFetchesPerLogin),
+		receiving:  make(chan struct{}, maxIncomingTransfers),
 	}
 }
 
