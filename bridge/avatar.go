@@ -242,6 +242,9 @@ func (l *login) retryAvatar(passport string, obj msnp.MSNObject, hash string) {
 // avatarArrived reports a contact's picture once it is cached, if it is
 // still the one they show.
 func (l *login) avatarArrived(passport, hash string) {
+	if l.b.loginOf(l.user) != l {
+		return // logged out or replaced while the picture was fetched
+	}
 	l.presenceMu.Lock()
 	defer l.presenceMu.Unlock()
 	l.mu.Lock()
