@@ -74,6 +74,8 @@ type avatarFetcher struct {
 	enabled bool
 	maxSize int64
 	fetches atomic.Int64 // fetches started, for tests
+	running atomic.Int64 // fetches talking to MSN now
+	peak    atomic.Int64 // the most running at once, for tests
 	backoff time.Duration
 
 	mu       sync.Mutex
@@ -160,6 +162,10 @@ func (f *avatarFetcher) fetch(w avatarWaiter, hash string) {
 			defer func() { <-l.fetchSlots }()
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		n := f.running.Add(1)
+		defer f.running.Add(-1)
+		for p := f.peak.Load(); n > p && !f.peak.CompareAndSwap(p, n); p = f.peak.Load() {
 		}
 		limit := min(w.obj.Size, f.maxSize)
 		buf := &cappedBuffer{max: limit}

@@ -20,3 +20,6 @@ func (b *Bridge) SetAvatarBackoff(d time.Duration) {
 	defer b.avatars.mu.Unlock()
 	b.avatars.backoff = d
 }
+
+// AvatarFetchPeak is the most display-picture fetches that ran at once.
+func (b *Bridge) AvatarFetchPeak() int64 { return b.avatars.peak.Load() }

@@ -344,3 +344,31 @@ func TestPeerSamePictureTwoContactsOneFetch(t *testing.T) {
 		t.Fatalf("%d fetches for one picture shown by two contacts, want 1", n)
 	}
 }
+
+// A sign-in that finds many contacts with pictures fetches them two at a
+// time, and gets them all.
+func TestPeerPicturesFetchedTwoAtATime(t *testing.T) {
+	e := newMediaEnv(t, 1024)
+	var want []string
+	for i, name := range []string{"p1", "p2", "p3", "p4", "p5", "p6"} {
+		passport := name + "@example.com"
+		e.srv.AddAccount(passport, "pw", name)
+		e.srv.AddContact("alice@example.com", passport)
+		peer := newPeer(t, e, passport, "pw")
+		// Big enough to take several chunks each.
+		pic := append(testPNG(t, 8, 8, color.NRGBA{R: uint8(i * 40), A: 255}), bytes.Repeat([]byte{byte(i)}, 20000)...)
+		peer.SetDisplayPicture(pic)
+		want = append(want, passport+" "+sha1hex(pic))
+	}
+	e.login(t)
+	for _, w := range want {
+		passport, hash, _ := strings.Cut(w, " ")
+		e.fe.waitFor(t, passport+"'s picture", withAvatar(passport, hash))
+	}
+	if n := e.b.AvatarFetches(); n != 6 {
+		t.Errorf("%d fetches for six pictures", n)
+	}
+	if p := e.b.AvatarFetchPeak(); p > 2 || p < 1 {
+		t.Errorf("%d fetches ran at once, want at most 2", p)
+	}
+}
