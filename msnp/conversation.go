@@ -543,6 +543,31 @@ func (cv *Conversation) attempt(ctx context.Context, op *sendOp) error {
 	return err
 }
 
+// switchboard returns a live switchboard of a direct conversation with
+// the contact in it, opened or called through the queue as a send would be
+// (a "just connect" op, so the worker stays the only one opening
+// switchboards): the P2P layer writes a transfer's data packets into it
+// directly, several in flight at a time, instead of one by one through
+// the queue.
+func (cv *Conversation) switchboard(ctx context.Context) (*Switchboard, error) {
+	for attempt := 1; ; attempt++ {
+		if err := cv.enqueue(ctx, []*sendOp{{}}); err != nil {
+			return nil, err
+		}
+		c := cv.c
+		c.conv.mu.Lock()
+		s := cv.sb
+		ok := s != nil && !s.closed && s.sb != nil && s.conv == cv && s.hasLocked(cv.peer)
+		c.conv.mu.Unlock()
+		if ok {
+			return s.sb, nil
+		}
+		if attempt == maxSendAttempts {
+			return nil, fmt.Errorf("%w: the switchboard went away", ErrSendFailed)
+		}
+	}
+}
+
 // drop stops using s for sending and closes it.
 func (cv *Conversation) drop(s *sbSession) {
 	c := cv.c

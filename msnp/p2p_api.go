@@ -155,10 +155,14 @@ func (c *Client) FetchMSNObject(ctx context.Context, passport string, obj MSNObj
 }
 
 // SendFile offers a file to passport and blocks until they received it all
-// (nil), declined it (ErrP2PDeclined), cancelled (ErrP2PCancelled),
-// stopped answering (ErrP2PTimeout) or ctx ended (we cancel with a BYE).
-// Data is read in 1202-byte chunks as it is sent; never more than Size
-// bytes are read.
+// (nil: their ack, or their BYE after the data; a receiver that says
+// neither, as libpurple, after the switchboard took every packet and a
+// minute of silence), declined it (ErrP2PDeclined), cancelled
+// (ErrP2PCancelled), stopped answering (ErrP2PTimeout) or ctx ended (we
+// cancel with a BYE). The offer waits about two minutes for a decision.
+// Data is read in 1202-byte chunks as it is sent, a few chunks ahead at
+// most; never more than Size bytes are read. A Data that blocks holds up
+// the other transfers with the same contact.
 func (c *Client) SendFile(ctx context.Context, passport string, f OutgoingFile) error {
 	if f.Size <= 0 || f.Data == nil {
 		return fmt.Errorf("msnp: p2p: nothing to send (size %d)", f.Size)

@@ -393,9 +393,12 @@ func TestP2PUnsupportedAndChunkedSLP(t *testing.T) {
 // TestP2POffline: a transfer with a contact who is offline fails at once
 // with the conversation's error, and Close ends a transfer in progress.
 func TestP2POffline(t *testing.T) {
-	_, cs, _ := chatSetup(t, msnp.MSNP12, alice, bob)
+	s, cs, _ := chatSetup(t, msnp.MSNP12, alice, bob)
 	a, b := cs[0], cs[1]
 	b.Close()
+	if err := s.WaitOffline(ctxT(t), bob); err != nil {
+		t.Fatal(err)
+	}
 	obj := msnp.NewMSNObject(bob, msnp.MSNObjectDisplayPicture, "0", "", []byte("x"))
 	err := a.FetchMSNObject(ctxT(t), bob, obj, io.Discard, 0)
 	if msnp.CodeOf(err) != msnp.ErrUserNotOnline {
@@ -462,5 +465,28 @@ func TestP2PNoDirectConnection(t *testing.T) {
 	if acks != 1 || answer == nil || answer.Status != 200 || answer.ContentType != msnp.SLPTransResponse ||
 		answer.Get("Bridge") != "TCPv1" || answer.Get("Listening") != "false" || answer.CallID != m.CallID || answer.Branch != m.Branch {
 		t.Fatalf("%d acks, answer %+v", acks, answer)
+	}
+}
+
+// TestP2PQuietReceiver: a receiver that, like libpurple, neither acks the
+// complete data nor says BYE gets the file, and the sender, once the
+// switchboard took every packet, reports success at its timeout.
+func TestP2PQuietReceiver(t *testing.T) {
+	_, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob)
+	a, b := cs[0], cs[1]
+	msnp.SetQuietReceiver(b, true)
+	msnp.SetP2PTimeouts(a, 300*time.Millisecond, time.Minute)
+	data := testData(20000, 61)
+	done := make(chan error, 1)
+	var got bytes.Buffer
+	go func() {
+		o := nextOffer(t, evs[1])
+		done <- o.Transfer.Accept(ctxT(t), &got)
+	}()
+	if err := a.SendFile(ctxT(t), bob, msnp.OutgoingFile{Name: "q", Size: int64(len(data)), Data: bytes.NewReader(data)}); err != nil {
+		t.Fatalf("SendFile to a quiet receiver: %v", err)
+	}
+	if err := <-done; err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("Accept: %v, %d bytes", err, got.Len())
 	}
 }

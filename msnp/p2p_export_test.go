@@ -21,3 +21,11 @@ func SendSLP(c *Client, peer string, m *SLPMessage) {
 
 // FileContext exposes the file context builder.
 var FileContext = fileContext
+
+// SetQuietReceiver makes c receive data as libpurple does: without the
+// ack of the complete data message and without a BYE after it.
+func SetQuietReceiver(c *Client, quiet bool) {
+	c.p2p.mu.Lock()
+	defer c.p2p.mu.Unlock()
+	c.p2p.quietReceiver = quiet
+}

@@ -24,27 +24,31 @@ import (
 // link's reader goroutine, which never holds the conversation lock: it
 // parses, reassembles MSNSLP messages, acknowledges every complete message
 // (libpurple process_complete_msg) and writes received data straight into
-// the receiver's io.Writer. Everything sent goes through the link's writer
-// goroutine and then the contact's direct Conversation, one MSG (ack 'D')
-// at a time: MSNSLP and acks first, in the order they were made, then data
-// packets taken round-robin from the link's streams. A text send queued in
-// the conversation meanwhile goes out between two data packets, so a big
-// file delays text by one packet, never starves it.
+// the receiver's io.Writer.
 //
-// Flow control is the switchboard's ACK of every MSG: a data packet is read
-// from its source only when the previous one was accepted, so a transfer
-// holds one 1202-byte chunk in memory however large it is. A data message
-// (a whole file or picture, one Identifier) is acknowledged by the peer
-// once, when complete; the sender finishes on that ack (or on the BYE the
-// receiver sends after it).
+// Everything sent goes through the link's writer goroutine, to the
+// contact's direct Conversation and its switchboard (opened and called on
+// demand). MSNSLP messages and acks go first, in the order they were made,
+// through the conversation's queue, one MSG (ack 'D') at a time, in line
+// with its text. Data packets, taken round-robin from the link's streams
+// once no control packet waits, are written straight into that
+// switchboard, up to p2pWindow of them awaiting the server's ACK: text
+// queued meanwhile is written between two packets, so a big file delays
+// text by a packet or so, never starves it. A transfer holds p2pWindow
+// chunks of 1202 bytes in memory however large it is: the next chunk is
+// read from its source only when the window has room.
+//
+// A data message (a whole file or picture, one Identifier) is acknowledged
+// by the peer once, when complete; the sender finishes on that ack (or on
+// the BYE the receiver sends after it).
 
 // Bounds of the P2P layer.
 const (
 	maxP2PLinks          = 256 // contacts with P2P state at once
 	maxP2PSessions       = 16  // sessions per contact
-	maxP2PInbound        = 512 // packets waiting for a link's reader
+	maxP2PInbound        = 256 // packets waiting for a link's reader
 	maxP2PControl        = 256 // MSNSLP and ack packets waiting to be sent
-	maxSLPAssemblies     = 8   // MSNSLP messages being reassembled per contact
+	maxSLPAssemblies     = 4   // MSNSLP messages being reassembled per contact
 	maxOwnPicture        = 1 << 20
 	defaultP2PTimeout    = 60 * time.Second
 	defaultOfferTimeout  = 2 * time.Minute
@@ -70,6 +74,9 @@ type p2pState struct {
 	// Test knobs: 0 means the default.
 	timeout      time.Duration // a session without progress fails
 	offerTimeout time.Duration // an offer neither accepted nor declined
+	// quietReceiver makes this client receive like libpurple: no ack of a
+	// complete data message, no BYE after it.
+	quietReceiver bool
 }
 
 type ownPicture struct {
@@ -134,19 +141,14 @@ type p2pSession struct {
 	wmu    sync.Mutex // held by the reader while it writes into w
 
 	// Sending.
-	src      io.Reader // SendFile's data
-	dataSent bool      // the last data packet is being or was sent
-	sentID   uint32    // Identifier of our data message
+	src       io.Reader // SendFile's data
+	dataSent  bool      // the last data packet is being or was sent
+	delivered bool      // the switchboard accepted every data packet
+	sentID    uint32    // Identifier of our data message
 
 	// Offers.
 	name string
 	size int64
-}
-
-func (c *Client) p2pTimeout() time.Duration {
-	c.p2p.mu.Lock()
-	defer c.p2p.mu.Unlock()
-	return orDuration(c.p2p.timeout, defaultP2PTimeout)
 }
 
 // linkLocked returns the link with peer, creating it (nil past the bound).
@@ -546,7 +548,12 @@ func (l *p2pLink) dataPacket(h P2PHeader, data []byte) {
 	}
 	// Everything arrived: acknowledge it and, as the receiver, end the
 	// session with a BYE.
-	l.queueAck(h)
+	st.mu.Lock()
+	quiet := st.quietReceiver
+	st.mu.Unlock()
+	if !quiet {
+		l.queueAck(h)
+	}
 	var err error
 	if sum != nil {
 		if got := base64.StdEncoding.EncodeToString(sum.Sum(nil)); got != s.sha1d {
@@ -554,7 +561,7 @@ func (l *p2pLink) dataPacket(h P2PHeader, data []byte) {
 		}
 	}
 	st.mu.Lock()
-	s.finishLocked(err, true)
+	s.finishLocked(err, !quiet)
 	st.mu.Unlock()
 }
 
@@ -582,6 +589,15 @@ func (l *p2pLink) newSession(kind p2pKind, id uint32, callID, branch string) *p2
 			s.finishLocked(ErrP2PTimeout, false)
 			return
 		}
+		if s.delivered {
+			// Everything reached the switchboard and the receiver says
+			// nothing more: libpurple acks no complete data message
+			// (slpcall.c msn_slp_process_msg marks the call wasted before
+			// process_complete_msg would ack) and sends no BYE. Accepted
+			// by the server is as far as we can know, as for text.
+			s.finishLocked(nil, true)
+			return
+		}
 		s.finishLocked(ErrP2PTimeout, true)
 	})
 	return s
@@ -607,12 +623,8 @@ func (s *p2pSession) finishLocked(err error, bye bool) {
 	l := s.l
 	delete(l.sessions, s.id)
 	delete(l.calls, strings.ToLower(s.callID))
-	for i, x := range l.streams {
-		if x.s == s {
-			l.streams = append(l.streams[:i:i], l.streams[i+1:]...)
-			break
-		}
-	}
+	// A stream of s is dropped by the writer, which owns its packets in
+	// flight (sendChunk).
 	if bye {
 		l.queueControlLocked(l.slpPackets(&SLPMessage{
 			Method: "BYE", Target: l.peer, To: l.peer, From: l.c.passport,
@@ -711,14 +723,26 @@ func (l *p2pLink) kickLocked() {
 	}
 }
 
-// p2pStream is a data message being sent: read from r one chunk at a time.
+// p2pStream is a data message being sent: read from r one chunk at a
+// time, written straight into the contact's switchboard with up to
+// p2pWindow packets awaiting the server's ACK. Used by the link's writer
+// only.
 type p2pStream struct {
-	s     *p2pSession
-	r     io.Reader
-	h     P2PHeader
-	appID uint32
-	buf   []byte
+	s        *p2pSession
+	r        io.Reader
+	h        P2PHeader // Offset: what was read so far
+	appID    uint32
+	buf      []byte
+	sb       *Switchboard                  // where the packets go; nil: get one
+	pending  []byte                        // a packet read but not yet written
+	inflight []func(context.Context) error // written, ACK awaited, oldest first
+	switches int                           // switchboards asked for
 }
+
+// p2pWindow bounds a transfer's packets written and not yet ACKed by the
+// switchboard: memory stays at a few chunks, and a round trip to the
+// server is paid every p2pWindow packets rather than every packet.
+const p2pWindow = 8
 
 func (l *p2pLink) startStream(s *p2pSession, r io.Reader, size uint64, flags, appID uint32) {
 	st := &l.c.p2p
@@ -772,44 +796,107 @@ func (l *p2pLink) writeLoop() {
 	}
 }
 
-// sendChunk reads and sends the stream's next packet.
+// sendChunk takes the stream's next step: write a packet, or wait for
+// the oldest ACK when the window is full or everything is written.
 func (l *p2pLink) sendChunk(x *p2pStream) {
 	c := l.c
 	st := &c.p2p
 	s := x.s
-	n := min(uint64(p2pMaxChunk), x.h.TotalSize-x.h.Offset)
-	if _, err := io.ReadFull(x.r, x.buf[:n]); err != nil {
+	fail := func(err error) {
 		st.mu.Lock()
-		s.finishLocked(fmt.Errorf("msnp: p2p: reading the data to send: %w", err), true)
+		s.finishLocked(err, true)
+		st.mu.Unlock()
+	}
+	st.mu.Lock()
+	closed := s.closed
+	st.mu.Unlock()
+	if closed {
+		// s.ctx is cancelled: the waits return at once and release their
+		// place in the switchboard's table.
+		for _, w := range x.inflight {
+			w(s.ctx)
+		}
+		l.dropStream(x)
+		return
+	}
+	written := x.pending == nil && x.h.Offset >= x.h.TotalSize
+	if len(x.inflight) >= p2pWindow || (written && len(x.inflight) > 0) {
+		err := x.inflight[0](s.ctx)
+		x.inflight = x.inflight[1:]
+		if err != nil {
+			fail(err)
+			return
+		}
+		st.mu.Lock()
+		s.touchLocked()
 		st.mu.Unlock()
 		return
 	}
-	pkt := AppendP2P(nil, x.h, x.buf[:n], x.appID)
-	if x.h.Offset+n >= x.h.TotalSize {
-		// The receiver may answer the last packet (ack, BYE) before the
-		// switchboard's ACK of it reaches us.
+	if written {
+		// All written and accepted: the peer's ack (or BYE) ends s.
 		st.mu.Lock()
-		s.dataSent = true
+		s.delivered = true
 		st.mu.Unlock()
+		l.dropStream(x)
+		return
 	}
-	err := c.Chat(l.peer).sendP2P(s.ctx, l.peer, pkt)
+	if x.pending == nil {
+		n := min(uint64(p2pMaxChunk), x.h.TotalSize-x.h.Offset)
+		if _, err := io.ReadFull(x.r, x.buf[:n]); err != nil {
+			fail(fmt.Errorf("msnp: p2p: reading the data to send: %w", err))
+			return
+		}
+		x.pending = p2pPayload(l.peer, AppendP2P(nil, x.h, x.buf[:n], x.appID))
+		x.h.Offset += n
+		if x.h.Offset >= x.h.TotalSize {
+			// The receiver may answer the last packet (ack, BYE) before
+			// the switchboard's ACK of it reaches us.
+			st.mu.Lock()
+			s.dataSent = true
+			st.mu.Unlock()
+		}
+	}
+	if x.sb == nil {
+		// Before another switchboard, everything written to the last one
+		// must be in: a packet lost with it would leave a hole.
+		for _, w := range x.inflight {
+			if err := w(s.ctx); err != nil {
+				fail(err)
+				return
+			}
+		}
+		x.inflight = nil
+		if x.switches++; x.switches > maxSendAttempts*2 {
+			fail(fmt.Errorf("%w: no switchboard with %s stays", ErrSendFailed, l.peer))
+			return
+		}
+		sb, err := c.Chat(l.peer).switchboard(s.ctx)
+		if err != nil {
+			fail(err)
+			return
+		}
+		x.sb = sb
+	}
+	wait, err := x.sb.sendPipelined(x.pending)
+	switch {
+	case errors.Is(err, ErrSwitchboardEmpty):
+		x.sb = nil // nothing written: the packet goes to the next one
+	case err != nil:
+		fail(err)
+	default:
+		x.pending = nil
+		x.inflight = append(x.inflight, wait)
+	}
+}
+
+func (l *p2pLink) dropStream(x *p2pStream) {
+	st := &l.c.p2p
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if s.closed {
-		return
-	}
-	if err != nil {
-		s.finishLocked(err, false)
-		return
-	}
-	s.touchLocked()
-	x.h.Offset += n
-	if x.h.Offset >= x.h.TotalSize {
-		for i, y := range l.streams {
-			if y == x {
-				l.streams = append(l.streams[:i:i], l.streams[i+1:]...)
-				break
-			}
+	for i, y := range l.streams {
+		if y == x {
+			l.streams = append(l.streams[:i:i], l.streams[i+1:]...)
+			break
 		}
 	}
 }
@@ -828,12 +915,17 @@ func (l *p2pLink) failAll(err error) {
 // sendP2P sends one P2P packet to peer through the conversation's queue,
 // in order with its text, with ack 'D' as switchboards require.
 func (cv *Conversation) sendP2P(ctx context.Context, peer string, body []byte) error {
+	return cv.enqueue(ctx, []*sendOp{{payload: p2pPayload(peer, body), ack: AckData}})
+}
+
+// p2pPayload wraps a P2P packet in its MSG headers. P2P-Dest is the bare
+// passport, as libpurple sends P2P v1 on every protocol version.
+func p2pPayload(peer string, body []byte) []byte {
 	payload := make([]byte, 0, len(body)+128)
 	payload = append(payload, "MIME-Version: 1.0\r\nContent-Type: application/x-msnmsgrp2p\r\nP2P-Dest: "...)
 	payload = append(payload, peer...)
 	payload = append(payload, "\r\n\r\n"...)
-	payload = append(payload, body...)
-	return cv.enqueue(ctx, []*sendOp{{payload: payload, ack: AckData}})
+	return append(payload, body...)
 }
 
 func randomUint32() uint32 {

@@ -353,6 +353,62 @@ func (s *Switchboard) SendMessage(ctx context.Context, ack AckMode, payload []by
 	return trid, fmt.Errorf("msnp: MSG %d: unexpected reply %q", trid, cut(reply.String()))
 }
 
+// sendPipelined writes a P2P payload with ack 'D' and returns at once,
+// with a function that waits for the server's verdict (nil on ACK,
+// ErrNotAccepted on NAK). Calls from one goroutine are written in order, so
+// several packets may be in flight (the P2P layer's window). The refusals
+// of SendMessage apply; ErrSwitchboardEmpty means nothing was written.
+func (s *Switchboard) sendPipelined(payload []byte) (func(context.Context) error, error) {
+	if len(payload) > SwitchboardMaxMessage {
+		return nil, fmt.Errorf("msnp: MSG: %d-byte payload over the switchboard's %d-byte limit", len(payload), SwitchboardMaxMessage)
+	}
+	if !s.HasOthers() {
+		return nil, ErrSwitchboardEmpty
+	}
+	trid := s.nextTrID()
+	c := NewCommand("MSG", trid, AckData.String())
+	c.Payload = payload
+	ch := make(chan *Command, 1)
+	s.mu.Lock()
+	if s.closing || s.pending == nil {
+		s.mu.Unlock()
+		return nil, ErrSwitchboardClosed
+	}
+	s.pending[trid] = ch
+	s.mu.Unlock()
+	forget := func() {
+		s.mu.Lock()
+		if s.pending != nil {
+			delete(s.pending, trid)
+		}
+		s.mu.Unlock()
+	}
+	if err := s.write(c); err != nil {
+		forget()
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		defer forget()
+		select {
+		case reply, ok := <-ch:
+			switch {
+			case !ok:
+				return ErrSwitchboardClosed
+			case reply.Name == "ACK":
+				return nil
+			case reply.Name == "NAK":
+				return ErrNotAccepted
+			}
+			if err := reply.Err(); err != nil {
+				return err
+			}
+			return fmt.Errorf("msnp: MSG %d: unexpected reply %q", trid, cut(reply.String()))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, nil
+}
+
 // Close leaves the switchboard with OUT and closes the connection. It does
 // not wait for the reader goroutine (so a handler may call it); Done is
 // closed once that goroutine has delivered SBClosed.

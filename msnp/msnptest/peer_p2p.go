@@ -440,6 +440,10 @@ func (p *Peer) handleSLP(sb *peerSB, l *p2pLink, m *slpMessage) {
 	if !strings.EqualFold(m.header("From"), slpAddr(l.remote)) {
 		bad = append(bad, "From "+m.header("From"))
 	}
+	if m.method() == "INVITE" && !strings.EqualFold(m.StartLine, "INVITE MSNMSGR:"+p.passport+" MSNSLP/1.0") {
+		// (BYE is not checked: libpurple's names its sender.)
+		bad = append(bad, "request line "+m.StartLine)
+	}
 	if m.header("Max-Forwards") != "0" {
 		bad = append(bad, "Max-Forwards "+m.header("Max-Forwards"))
 	}
@@ -718,6 +722,15 @@ func (p *Peer) serveDP(s *p2pSession, l *p2pLink, okID uint32, dp []byte) {
 	p.mu.Unlock()
 }
 
+// errLeft ends a session whose other side left its switchboard.
+var errLeft = errors.New("msnptest: the other side left the switchboard")
+
+// goneLocked reports whether s's other side is no longer in the
+// switchboard its messages go to, so that nothing more can come.
+func (p *Peer) goneLocked(s *p2pSession) bool {
+	return s.sb == nil || s.sb.dead || !s.sb.members[key(s.remote)]
+}
+
 // sessionSB is the switchboard s's messages go to: the one its last
 // message came in on.
 func (p *Peer) sessionSB(s *p2pSession) *peerSB {
@@ -761,7 +774,13 @@ func (p *Peer) FetchDisplayPicture(ctx context.Context, from string, obj msnp.MS
 		return nil, err
 	}
 	var result []byte
-	if err := p.waitFor(ctx, func() bool { result, err = s.result, s.err; return s.finished }); err != nil {
+	if err := p.waitFor(ctx, func() bool {
+		if !s.finished && p.goneLocked(s) {
+			p.finishLocked(s, errLeft)
+		}
+		result, err = s.result, s.err
+		return s.finished
+	}); err != nil {
 		p.cancelSession(s, l)
 		return nil, err
 	}
@@ -835,7 +854,13 @@ func (p *Peer) SendFile(ctx context.Context, to, name string, data []byte) error
 		return err
 	}
 	var finished bool
-	if err := p.waitFor(ctx, func() bool { finished, err = s.finished, s.err; return s.accepted || s.finished }); err != nil {
+	if err := p.waitFor(ctx, func() bool {
+		if !s.finished && p.goneLocked(s) {
+			p.finishLocked(s, errLeft)
+		}
+		finished, err = s.finished, s.err
+		return s.accepted || s.finished
+	}); err != nil {
 		p.cancelSession(s, l)
 		return err
 	}
@@ -882,7 +907,13 @@ func (p *Peer) SendFile(ctx context.Context, to, name string, data []byte) error
 	acked := false
 	var serr error
 	if err == nil {
-		err = p.waitFor(ctx, func() bool { acked, serr = l.sent[id].acked, s.err; return acked || s.finished })
+		err = p.waitFor(ctx, func() bool {
+			if !s.finished && p.goneLocked(s) {
+				p.finishLocked(s, errLeft)
+			}
+			acked, serr = l.sent[id].acked, s.err
+			return acked || s.finished
+		})
 	}
 	if err != nil {
 		p.cancelSession(s, l)

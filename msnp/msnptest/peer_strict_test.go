@@ -3,6 +3,7 @@ package msnptest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +145,28 @@ func TestPeerTexts(t *testing.T) {
 	m, err := b.WaitText(shortCtx(t))
 	if err != nil || m.From != a.passport || m.Text != "hello" {
 		t.Fatalf("WaitText = %+v, %v", m, err)
+	}
+}
+
+func TestPeerFetchEndsWhenTheyLeave(t *testing.T) {
+	a, b := strictPeers(t)
+	obj := b.SetDisplayPicture([]byte("tiny"))
+	// Bob leaves the switchboard instead of answering.
+	tamper(b, func(what string, h *p2pHeader, data []byte) []byte {
+		if what == "200 OK" {
+			b.mu.Lock()
+			var sbs []*peerSB
+			for sb := range b.sbs {
+				sbs = append(sbs, sb)
+			}
+			b.mu.Unlock()
+			for _, sb := range sbs {
+				sb.close()
+			}
+		}
+		return data
+	})
+	if _, err := a.FetchDisplayPicture(shortCtx(t), b.passport, obj); !errors.Is(err, errLeft) {
+		t.Fatalf("FetchDisplayPicture = %v, want errLeft", err)
 	}
 }

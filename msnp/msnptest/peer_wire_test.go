@@ -3,6 +3,8 @@ package msnptest
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -282,5 +284,43 @@ func FuzzPeerP2P(f *testing.F) {
 		if got := encodeP2P(h, data, appID); !bytes.Equal(got, b) {
 			t.Fatalf("round trip changed %x to %x", b, got)
 		}
+	})
+}
+
+// FuzzPeerHandleP2P feeds arbitrary P2P bodies (up to three, split at
+// "\xff\xfe\xfd") to a Peer whose switchboard is a pipe: whatever comes in
+// may be recorded as a violation but must not panic or hang.
+func FuzzPeerHandleP2P(f *testing.F) {
+	sep := "\xff\xfe\xfd"
+	dp := []byte("tiny")
+	obj := msnp.NewMSNObject("me@example.com", 3, "0", "", dp)
+	invite := newSLP(&p2pSession{callID: capCallID, branch: capBranch}, "you@example.com", "me@example.com",
+		"INVITE MSNMSGR:me@example.com MSNSLP/1.0", 0, "application/x-msnmsgr-sessionreqbody",
+		[]slpField{{"EUF-GUID", eufGUIDObject}, {"SessionID", "7"}, {"AppID", "1"}, {"Context", msnObjContext(obj.String())}}).bytes()
+	inviteMsg := string(encodeP2P(p2pHeader{ID: 5, Total: uint64(len(invite)), Length: uint32(len(invite)), AckID: 9}, invite, 0))
+	f.Add([]byte(inviteMsg))
+	f.Add([]byte(inviteMsg + sep + capInviteAck))
+	f.Add([]byte(capInviteHead1 + capInvite[:1202] + "\x00\x00\x00\x00" + sep + capInviteHead2 + capInvite[1202:] + "\x00\x00\x00\x00"))
+	f.Add([]byte(capDecline))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c1, c2 := net.Pipe()
+		go io.Copy(io.Discard, c2)
+		p := &Peer{passport: "me@example.com", changed: make(chan struct{}), links: map[string]*p2pLink{},
+			sbs: map[*peerSB]struct{}{}, dp: dp, dpObj: obj}
+		sb := &peerSB{p: p, conn: c1, members: map[string]bool{}, waiters: map[uint32]chan *msnp.Command{}, done: make(chan struct{})}
+		for i, body := range bytes.SplitN(in, []byte(sep), 3) {
+			from := "you@example.com"
+			if i == 2 {
+				from = "t2h@hotmail.com"
+			}
+			p.handleP2P(sb, from, body)
+		}
+		p.mu.Lock()
+		p.closed = true
+		p.notifyLocked()
+		p.mu.Unlock()
+		p.wg.Wait()
+		c1.Close()
+		c2.Close()
 	})
 }
