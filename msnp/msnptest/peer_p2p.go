@@ -722,8 +722,9 @@ func (p *Peer) serveDP(s *p2pSession, l *p2pLink, okID uint32, dp []byte) {
 	p.mu.Unlock()
 }
 
-// errLeft ends a session whose other side left its switchboard.
-var errLeft = errors.New("msnptest: the other side left the switchboard")
+// ErrLeft is returned by FetchDisplayPicture and SendFile when the other
+// side left the switchboard before the session ended.
+var ErrLeft = errors.New("msnptest: the other side left the switchboard")
 
 // goneLocked reports whether s's other side is no longer in the
 // switchboard its messages go to, so that nothing more can come.
@@ -776,7 +777,7 @@ func (p *Peer) FetchDisplayPicture(ctx context.Context, from string, obj msnp.MS
 	var result []byte
 	if err := p.waitFor(ctx, func() bool {
 		if !s.finished && p.goneLocked(s) {
-			p.finishLocked(s, errLeft)
+			p.finishLocked(s, ErrLeft)
 		}
 		result, err = s.result, s.err
 		return s.finished
@@ -856,7 +857,7 @@ func (p *Peer) SendFile(ctx context.Context, to, name string, data []byte) error
 	var finished bool
 	if err := p.waitFor(ctx, func() bool {
 		if !s.finished && p.goneLocked(s) {
-			p.finishLocked(s, errLeft)
+			p.finishLocked(s, ErrLeft)
 		}
 		finished, err = s.finished, s.err
 		return s.accepted || s.finished
@@ -909,7 +910,7 @@ func (p *Peer) SendFile(ctx context.Context, to, name string, data []byte) error
 	if err == nil {
 		err = p.waitFor(ctx, func() bool {
 			if !s.finished && p.goneLocked(s) {
-				p.finishLocked(s, errLeft)
+				p.finishLocked(s, ErrLeft)
 			}
 			acked, serr = l.sent[id].acked, s.err
 			return acked || s.finished

@@ -166,7 +166,7 @@ func TestPeerFetchEndsWhenTheyLeave(t *testing.T) {
 		}
 		return data
 	})
-	if _, err := a.FetchDisplayPicture(shortCtx(t), b.passport, obj); !errors.Is(err, errLeft) {
-		t.Fatalf("FetchDisplayPicture = %v, want errLeft", err)
+	if _, err := a.FetchDisplayPicture(shortCtx(t), b.passport, obj); !errors.Is(err, ErrLeft) {
+		t.Fatalf("FetchDisplayPicture = %v, want ErrLeft", err)
 	}
 }
