@@ -149,7 +149,16 @@ func (b *Bridge) Contacts(ctx context.Context, user UserID) ([]Contact, error) {
 		cs := client.Contacts()
 		out := make([]Contact, 0, len(cs))
 		for _, c := range cs {
-			out = append(out, contactFromMSN(c))
+			contact := contactFromMSN(c)
+			l.mu.Lock()
+			seen, ok := l.seen[strings.ToLower(c.Passport)]
+			l.mu.Unlock()
+			if ok {
+				contact.Avatar = seen.Avatar
+			} else {
+				contact.Avatar = b.contactAvatar(ctx, c.MSNObject)
+			}
+			out = append(out, contact)
 		}
 		return out, nil
 	}
@@ -158,8 +167,16 @@ func (b *Bridge) Contacts(ctx context.Context, user UserID) ([]Contact, error) {
 		return nil, err
 	}
 	out := make([]Contact, 0, len(rows))
+	// While reconnecting, the last session's pictures still stand.
+	l.mu.Lock()
+	avatars := make(map[string]string, len(l.seen))
+	for p, c := range l.seen {
+		avatars[p] = c.Avatar
+	}
+	l.mu.Unlock()
 	for _, r := range rows {
 		out = append(out, Contact{
+			Avatar:   avatars[r.Passport],
 			Passport: r.Passport, FriendlyName: cleanText(r.FriendlyName, 387),
 			PersonalMessage: cleanText(r.PersonalMessage, 512), Status: StatusOffline,
 			OnContactList: r.ListBits&store.ListForward != 0, Blocked: r.ListBits&store.ListBlock != 0,

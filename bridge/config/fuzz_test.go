@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -27,6 +28,29 @@ func FuzzParse(f *testing.F) {
 		}
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("Parse accepted what Validate rejects: %v", err)
+		}
+	})
+}
+
+// FuzzParseByteSize: a size never panics, is never negative, and what
+// String writes for a whole unit reads back the same.
+func FuzzParseByteSize(f *testing.F) {
+	for _, s := range []string{"0", "100MiB", "1 GB", "9223372036854775807", "8TiB", "-1k", "kib", "1.5M", " 7 b "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseByteSize(s)
+		if err != nil {
+			return
+		}
+		if n < 0 {
+			t.Fatalf("ParseByteSize(%q) = %d", s, n)
+		}
+		if out := n.String(); !strings.HasSuffix(out, " bytes") {
+			back, err := ParseByteSize(out)
+			if err != nil || back != n {
+				t.Fatalf("%q -> %d -> %q -> %d, %v", s, n, out, back, err)
+			}
 		}
 	})
 }
