@@ -46,11 +46,13 @@ const maxUserAvatarSize = 8 << 20
 
 // frontend-value keys (Core.FrontendValue, namespace "matrix").
 const (
-	avatarKeyPrefix  = "avatar/" // + picture hash → mxc of its upload
-	mediaKeyPrefix   = "media/"  // + MediaID → mxc of its upload
-	userDPKeyPrefix  = "userdp/" // + MXID → "passport mxc" last made the display picture
-	fileTransferTime = 5 * time.Minute
+	avatarKeyPrefix = "avatar/" // + picture hash → mxc of its upload
+	userDPKeyPrefix = "userdp/" // + MXID → "passport mxc" last made the display picture
 )
+
+// fileTransferTime bounds downloading a Matrix file and handing it to
+// the core.
+const fileTransferTime = 5 * time.Minute
 
 // SetMaxFileSize bounds the files a Matrix user may send to MSN (the
 // core's bridge.files.max_size is the natural value); n <= 0 restores
@@ -273,7 +275,9 @@ func (f *Frontend) deliverFile(ctx context.Context, user bridge.UserID, file bri
 }
 
 // uploadMedia puts a file of the core's media store into the homeserver's
-// media repository, once: a redelivered File event reuses the upload.
+// media repository. A File event delivered again after a crash uploads
+// again, but its transaction ID still yields the first event; the bridge
+// keeps no per-file record that would grow with every file.
 func (f *Frontend) uploadMedia(ctx context.Context, file bridge.File) (mxc id.ContentURI, width, height int, err error) {
 	m, err := f.core.OpenMedia(ctx, file.Media)
 	if err != nil {
@@ -286,12 +290,6 @@ func (f *Frontend) uploadMedia(ctx context.Context, file bridge.File) (mxc id.Co
 	}
 	if fileMessageType(mimeType) == event.MsgImage {
 		width, height, _ = imageSize(m)
-	}
-	key := mediaKeyPrefix + string(file.Media)
-	if stored, err := f.core.FrontendValue(ctx, Kind, key); err == nil && stored != "" {
-		if parsed, err := id.ParseContentURI(stored); err == nil && !parsed.IsEmpty() {
-			return parsed, width, height, nil
-		}
 	}
 	name := file.Name
 	if name == "" {
@@ -308,9 +306,6 @@ func (f *Frontend) uploadMedia(ctx context.Context, file bridge.File) (mxc id.Co
 	})
 	if err != nil {
 		return mxc, 0, 0, fmt.Errorf("matrix: upload %s: %w", name, err)
-	}
-	if err := f.core.SetFrontendValue(ctx, Kind, key, resp.ContentURI.String()); err != nil {
-		f.log.Debug().Err(err).Msg("could not remember an uploaded file")
 	}
 	return resp.ContentURI, width, height, nil
 }

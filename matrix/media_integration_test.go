@@ -114,7 +114,7 @@ func mediaIntegration(t *testing.T, ctx context.Context, f *Frontend, core *fake
 		if data := download(t, c.URL); !bytes.Equal(data, picture) {
 			t.Fatalf("the image downloads as %d bytes, not the picture", len(data))
 		}
-		// Delivered again (the core retrying): the same event, no new upload.
+		// Delivered again (the core retrying after a crash): the same event.
 		again, err := f.Deliver(ctx, bridgeUser, bridge.File{Portal: portal.ID, Sender: "bob@example.com", MSNID: "file-1",
 			Name: "pic.png", Size: int64(len(picture)), MIME: "image/png", Media: "media-1", Time: sentAt})
 		if err != nil || again != evID {
