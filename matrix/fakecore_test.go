@@ -33,6 +33,7 @@ type fakeCore struct {
 	values   map[string]string // by frontend + "/" + key
 	maxFile  int64             // SendFile refuses more; 0 for no limit
 	fileErr  error             // SendFile fails with it when set
+	picErr   error             // SetDisplayPicture fails with it when set
 	calls    []string
 	changed  chan struct{} // gets a value after every recorded call
 }
@@ -304,7 +305,7 @@ func (c *fakeCore) SetDisplayPicture(_ context.Context, u bridge.UserID, image [
 	defer c.mu.Unlock()
 	c.pictures = append(c.pictures, fakePicture{u.ID, image})
 	c.record("SetDisplayPicture")
-	return nil
+	return c.picErr
 }
 
 func (c *fakeCore) FrontendValue(_ context.Context, frontend, key string) (string, error) {

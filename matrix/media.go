@@ -455,9 +455,20 @@ func (f *Frontend) forwardFile(ctx context.Context, evt *event.Event, c *event.M
 	}
 }
 
+// errTooLarge is wrapped by tooLarge's errors.
+var errTooLarge = errors.New("too large")
+
 func tooLarge(size, limit int64) error {
-	return fmt.Errorf("it is %s, more than the %s the bridge sends", humanSize(size), humanSize(limit))
+	return &tooLargeError{size, limit}
 }
+
+type tooLargeError struct{ size, limit int64 }
+
+func (e *tooLargeError) Error() string {
+	return fmt.Sprintf("it is %s, more than the %s the bridge takes", humanSize(e.size), humanSize(e.limit))
+}
+
+func (e *tooLargeError) Unwrap() error { return errTooLarge }
 
 func humanSize(n int64) string {
 	switch {
@@ -540,21 +551,41 @@ func (f *Frontend) userDisplayPicture(ctx context.Context, mxid id.UserID, avata
 		// whatever picture the account has alone.
 		return
 	}
+	remember := func() {
+		if err := f.core.SetFrontendValue(ctx, Kind, key, want); err != nil {
+			log.Warn().Err(err).Msg("could not remember the user's display picture")
+		}
+	}
+	// A picture the bridge cannot use is reported once and remembered, so
+	// that every room's member event does not report it again; transient
+	// failures are only logged and retried at the next change or sign-in.
+	refuse := func(err error) {
+		log.Info().Err(err).Msg("the user's avatar cannot be their display picture")
+		remember()
+		if _, nerr := f.notifyUser(ctx, mxid, "Your Matrix avatar could not become your MSN display picture: "+err.Error()); nerr != nil {
+			log.Debug().Err(nerr).Msg("could not tell the user")
+		}
+	}
 	var data []byte
 	if !avatar.IsEmpty() {
 		data, err = f.downloadBounded(ctx, avatar, maxUserAvatarSize)
-		if err != nil {
+		if errors.Is(err, errTooLarge) {
+			refuse(err)
+			return
+		} else if err != nil {
 			log.Warn().Err(err).Msg("could not download the user's avatar")
 			return
 		}
 	}
-	if err := f.core.SetDisplayPicture(ctx, user, data); err != nil {
+	if err := f.core.SetDisplayPicture(ctx, user, data); errors.Is(err, bridge.ErrRateLimited) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) {
 		log.Warn().Err(err).Msg("could not set the user's display picture")
 		return
+	} else if err != nil {
+		refuse(err)
+		return
 	}
-	if err := f.core.SetFrontendValue(ctx, Kind, key, want); err != nil {
-		log.Warn().Err(err).Msg("could not remember the user's display picture")
-	}
+	remember()
 	log.Debug().Msg("display picture follows the Matrix avatar")
 }
 

@@ -5,6 +5,7 @@ package matrix
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -263,6 +264,40 @@ func mediaIntegration(t *testing.T, ctx context.Context, f *Frontend, core *fake
 		f.bg.Wait()
 		if got := core.count("SetDisplayPicture"); got != n+1 {
 			t.Fatalf("%d SetDisplayPicture calls, want %d", got, n+1)
+		}
+
+		// A picture the core cannot use is reported once, not at every
+		// member event or sign-in.
+		core.mu.Lock()
+		core.picErr = errors.New("the picture is not a PNG, JPEG or GIF image the bridge can read")
+		core.mu.Unlock()
+		defer func() {
+			core.mu.Lock()
+			core.picErr = nil
+			core.mu.Unlock()
+		}()
+		up, err = user.UploadMedia(ctx, mautrix.ReqUploadMedia{ContentBytes: []byte("<svg/>"), ContentType: "image/svg+xml"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := user.SetAvatarURL(ctx, up.ContentURI); err != nil {
+			t.Fatal(err)
+		}
+		refusal := matrixtest.MessageFrom(f.BotID(), mgmt, "could not become your MSN display picture: the picture is not a PNG")
+		user.WaitFor(t, "the refusal of the picture", refusal)
+		if _, err := f.Deliver(ctx, bridgeUser, bridge.LoginStateChange{State: bridge.LoginConnected}); err != nil {
+			t.Fatal(err)
+		}
+		f.bg.Wait()
+		helpReply := matrixtest.MessageFrom(f.BotID(), mgmt, "login PASSPORT")
+		helps := user.Count(helpReply)
+		if _, err := user.SendText(ctx, mgmt, "help"); err != nil {
+			t.Fatal(err)
+		}
+		// The help reply comes after anything the sign-in could have said.
+		matrixtest.Eventually(t, "the help reply", 20*time.Second, func() bool { return user.Count(helpReply) > helps })
+		if n := user.Count(refusal); n != 1 {
+			t.Fatalf("the refusal was said %d times", n)
 		}
 	})
 }
