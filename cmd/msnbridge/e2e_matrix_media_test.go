@@ -162,6 +162,30 @@ func matrixMediaEndToEnd(t *testing.T, ctx context.Context, srv *msnptest.Server
 		})
 	})
 
+	t.Run("a declined file is reported in the portal", func(t *testing.T) {
+		if portal == "" {
+			t.Fatal("no portal with dave")
+		}
+		dave.DeclineFiles(true)
+		defer dave.DeclineFiles(false)
+		up, err := user.UploadMedia(ctx, mautrix.ReqUploadMedia{ContentBytes: photo, ContentType: "image/png"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent, err := user.SendMessageEvent(ctx, portal, event.EventMessage, &event.MessageEventContent{
+			MsgType: event.MsgImage, Body: "unwanted.png", URL: up.ContentURI.CUString(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bot := id.UserID(cfg.Matrix.BotUserID())
+		user.WaitFor(t, "the declined notice", matrixtest.MessageFrom(bot, portal, "did not accept your file unwanted.png"))
+		user.WaitFor(t, "the failed status", func(e *event.Event) bool {
+			c, ok := e.Content.Parsed.(*event.BeeperMessageStatusEventContent)
+			return ok && e.RoomID == portal && c.RelatesTo.EventID == sent.EventID && c.Status != event.MessageStatusSuccess
+		})
+	})
+
 	t.Run("the user's Matrix avatar is their MSN display picture", func(t *testing.T) {
 		avatar := testPNG(t, 200, 150)
 		up, err := user.UploadMedia(ctx, mautrix.ReqUploadMedia{ContentBytes: avatar, ContentType: "image/png"})
