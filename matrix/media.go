@@ -408,7 +408,7 @@ func (f *Frontend) forwardFile(ctx context.Context, evt *event.Event, c *event.M
 	}
 	ctx, cancel := context.WithTimeout(ctx, fileTransferTime)
 	defer cancel()
-	resp, err := f.as.BotClient().Download(ctx, mxc)
+	resp, err := f.download(ctx, mxc)
 	if err != nil {
 		fail(fmt.Errorf("could not download it from the homeserver: %w", err))
 		return
@@ -589,9 +589,25 @@ func (f *Frontend) userDisplayPicture(ctx context.Context, mxid id.UserID, avata
 	log.Debug().Msg("display picture follows the Matrix avatar")
 }
 
+// download opens media from the homeserver as the bot: authenticated
+// media (spec v1.11; Dendrite 0.13.8 serves it too), or the legacy
+// unauthenticated endpoint on a homeserver that does not know that one.
+func (f *Frontend) download(ctx context.Context, mxc id.ContentURI) (*http.Response, error) {
+	cli := f.as.BotClient()
+	resp, err := cli.Download(ctx, mxc)
+	if errors.Is(err, mautrix.MUnrecognized) {
+		_, resp, err = cli.MakeFullRequestWithResp(ctx, mautrix.FullRequest{
+			Method:           http.MethodGet,
+			URL:              cli.BuildURL(mautrix.MediaURLPath{"v3", "download", mxc.Homeserver, mxc.FileID}),
+			DontReadResponse: true,
+		})
+	}
+	return resp, err
+}
+
 // downloadBounded fetches media into memory, refusing more than limit bytes.
 func (f *Frontend) downloadBounded(ctx context.Context, mxc id.ContentURI, limit int64) ([]byte, error) {
-	resp, err := f.as.BotClient().Download(ctx, mxc)
+	resp, err := f.download(ctx, mxc)
 	if err != nil {
 		return nil, err
 	}

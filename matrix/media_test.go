@@ -8,10 +8,15 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -261,5 +266,66 @@ func TestSetMaxFileSize(t *testing.T) {
 	}
 	if err := tooLarge(3<<20, 1<<20); !strings.Contains(err.Error(), "3.0 MiB") || !strings.Contains(err.Error(), "1.0 MiB") {
 		t.Errorf("tooLarge wording: %v", err)
+	}
+}
+
+// oldMediaServer answers media downloads like a homeserver from before
+// authenticated media (spec v1.11): the v1 endpoint is unknown, the legacy
+// one serves the file. It is a unit test of the fallback only; the
+// integration tests use Dendrite, which has both.
+func oldMediaServer(t *testing.T, content []byte, hasV1 bool) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var v1Calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer as-secret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		switch r.URL.Path {
+		case "/_matrix/client/v1/media/download/example.org/abc":
+			v1Calls.Add(1)
+			if hasV1 {
+				_, _ = w.Write(content)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"errcode":"M_UNRECOGNIZED","error":"Unrecognized request"}`)
+		case "/_matrix/media/v3/download/example.org/abc":
+			_, _ = w.Write(content)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"errcode":"M_NOT_FOUND","error":"no such media"}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &v1Calls
+}
+
+func TestDownloadFallsBackToLegacyMedia(t *testing.T) {
+	content := []byte("the picture bytes")
+	mxc := id.ContentURI{Homeserver: "example.org", FileID: "abc"}
+	for _, hasV1 := range []bool{true, false} {
+		srv, v1Calls := oldMediaServer(t, content, hasV1)
+		cfg := testConfig()
+		cfg.HomeserverURL = srv.URL
+		f, err := New(cfg, newFakeCore(), zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.downloadBounded(context.Background(), mxc, 1024)
+		if err != nil || !bytes.Equal(got, content) {
+			t.Fatalf("v1 %v: downloaded %q, %v", hasV1, got, err)
+		}
+		if v1Calls.Load() != 1 {
+			t.Errorf("v1 %v: authenticated media asked %d times, want first and once", hasV1, v1Calls.Load())
+		}
+		if _, err := f.downloadBounded(context.Background(), mxc, int64(len(content)-1)); !errors.Is(err, errTooLarge) {
+			t.Errorf("v1 %v: a file over the limit gave %v", hasV1, err)
+		}
+		if _, err := f.downloadBounded(context.Background(), id.ContentURI{Homeserver: "example.org", FileID: "gone"}, 1024); !errors.Is(err, mautrix.MNotFound) {
+			t.Errorf("v1 %v: missing media gave %v, want M_NOT_FOUND", hasV1, err)
+		}
 	}
 }
