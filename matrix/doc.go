@@ -9,6 +9,6 @@
 // fallback for homeservers that do not push ephemeral events, and moving
 // pictures and files between the core and the homeserver's media
 // repository (ghost avatars, the user's avatar as their display picture,
-// m.image/m.file both ways). Everything
-// about MSN accounts, contacts and portals is asked of bridge.Core.
+// m.image/m.file both ways). Everything about MSN accounts, contacts and
+// portals is asked of bridge.Core.
 package matrix
