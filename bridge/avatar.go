@@ -328,14 +328,17 @@ func (b *Bridge) SetDisplayPicture(ctx context.Context, user UserID, img []byte)
 	if _, err := b.store.Users.Ensure(ctx, user.storeID(), int(b.perms.Of(user))); err != nil {
 		return err
 	}
+	l := b.loginOf(user)
+	if l == nil {
+		return b.store.DisplayPictures.Set(ctx, user.storeID(), pic)
+	}
+	l.pictureMu.Lock()
+	defer l.pictureMu.Unlock()
 	if err := b.store.DisplayPictures.Set(ctx, user.storeID(), pic); err != nil {
 		return err
 	}
-	// Applied now when signed in; otherwise at the next sign-in.
-	l := b.loginOf(user)
-	if l == nil || l.currentState() != LoginConnected {
-		return nil
-	}
+	// A session under way takes it now (msnp sends it with its next CHG,
+	// or at once when online); a later one at its sign-in.
 	if c := l.currentClient(); c != nil {
 		if _, err := c.SetDisplayPicture(ctx, pic); err != nil {
 			return fmt.Errorf("the picture is saved, but MSN did not take it now (%w); it is applied at the next sign-in", explainMSNError(err))
@@ -347,6 +350,8 @@ func (b *Bridge) SetDisplayPicture(ctx context.Context, user UserID, img []byte)
 // applyDisplayPicture gives a new session the user's display picture, so
 // that the first CHG carries it.
 func (l *login) applyDisplayPicture(ctx context.Context, client *msnp.Client) {
+	l.pictureMu.Lock()
+	defer l.pictureMu.Unlock()
 	pic, err := l.b.store.DisplayPictures.Get(ctx, l.user.storeID())
 	if errors.Is(err, store.ErrNotFound) {
 		return

@@ -56,11 +56,11 @@ type p2pLink struct {
 }
 
 type sentP2P struct {
-	what          string
-	session       uint32
-	total         uint64
-	ackUID        uint32
-	acked, wanted bool
+	what    string
+	session uint32
+	total   uint64
+	ackUID  uint32
+	acked   bool
 }
 
 type partialP2P struct {
@@ -118,23 +118,17 @@ func (p *Peer) sendP2P(ctx context.Context, sb *peerSB, l *p2pLink, what string,
 	h.Total = uint64(len(data))
 	if h.Flags != p2pFlagAck {
 		h.AckID = randID()
-		l.sent[h.ID] = &sentP2P{what: what, session: h.Session, total: h.Total, ackUID: h.AckID, wanted: true}
+		l.sent[h.ID] = &sentP2P{what: what, session: h.Session, total: h.Total, ackUID: h.AckID}
 	} else {
 		h.Total = h.AckSize
 	}
 	p.mu.Unlock()
-	head := p2pMIME(l.remote)
-	off := 0
-	for first := true; first || off < len(data); first = false {
+	for _, payload := range p2pChunks(l.remote, h, data, appID) {
 		if abort != nil {
 			if err := abort(); err != nil {
 				return h.ID, err
 			}
 		}
-		n := min(len(data)-off, p2pMaxChunk)
-		c := h
-		c.Offset, c.Length = uint64(off), uint32(n)
-		payload := append([]byte(head), encodeP2P(c, data[off:off+n], appID)...)
 		var err error
 		if window {
 			err = sb.sendMSG(ctx, "D", payload, false)
@@ -144,23 +138,60 @@ func (p *Peer) sendP2P(ctx context.Context, sb *peerSB, l *p2pLink, what string,
 		if err != nil {
 			return h.ID, err
 		}
-		off += n
 	}
 	return h.ID, nil
+}
+
+// p2pChunks renders a P2P message to dest as MSG payloads of at most 1202
+// data bytes each, sharing h's Identifier and TotalSize with increasing
+// offsets (libpurple msn_slplink_send_msgpart). A message without data is
+// one chunk.
+func p2pChunks(dest string, h p2pHeader, data []byte, appID uint32) [][]byte {
+	head := p2pMIME(dest)
+	var out [][]byte
+	for off := 0; off == 0 || off < len(data); {
+		n := min(len(data)-off, p2pMaxChunk)
+		c := h
+		c.Offset, c.Length = uint64(off), uint32(n)
+		out = append(out, append([]byte(head), encodeP2P(c, data[off:off+n], appID)...))
+		off += n
+		if n == 0 {
+			break
+		}
+	}
+	return out
+}
+
+// makeAck is the ack of a complete message whose first chunk had header
+// of, to be sent with Identifier id (libpurple msn_p2p_info_create_ack:
+// the same SessionID, flags 2, AckIdentifier = its Identifier,
+// AckUniqueID = its AckIdentifier, TotalSize and AckDataSize = its
+// TotalSize).
+func makeAck(of p2pHeader, id uint32) p2pHeader {
+	return p2pHeader{Session: of.Session, ID: id, Total: of.Total, Flags: p2pFlagAck, AckID: of.ID, AckUID: of.AckID, AckSize: of.Total}
+}
+
+// newSLP is an MSNSLP message of session s from one user to another, its
+// headers in the order libpurple's msn_slpmsg_sip_new and WLM write them.
+func newSLP(s *p2pSession, from, to, startLine string, cseq int, ctype string, body []slpField) *slpMessage {
+	return &slpMessage{StartLine: startLine, Headers: []slpField{
+		{"To", slpAddr(to)},
+		{"From", slpAddr(from)},
+		{"Via", "MSNSLP/1.0/TLP ;branch=" + s.branch},
+		// "CSeq: 0 " with its trailing blank, as WLM writes it (the
+		// capture in Escargot's front/msn/msnp_sb.py), so that readers
+		// of our messages must trim.
+		{"CSeq", strconv.Itoa(cseq) + " "},
+		{"Call-ID", s.callID},
+		{"Max-Forwards", "0"},
+		{"Content-Type", ctype},
+	}, Body: body}
 }
 
 // sendSLP sends an MSNSLP message of session s (session 0, flags 0,
 // footer 0).
 func (p *Peer) sendSLP(ctx context.Context, s *p2pSession, l *p2pLink, startLine string, cseq int, ctype string, body []slpField, window bool) (uint32, error) {
-	m := &slpMessage{StartLine: startLine, Headers: []slpField{
-		{"To", slpAddr(l.remote)},
-		{"From", slpAddr(p.passport)},
-		{"Via", "MSNSLP/1.0/TLP ;branch=" + s.branch},
-		{"CSeq", strconv.Itoa(cseq)},
-		{"Call-ID", s.callID},
-		{"Max-Forwards", "0"},
-		{"Content-Type", ctype},
-	}, Body: body}
+	m := newSLP(s, p.passport, l.remote, startLine, cseq, ctype, body)
 	what := strings.Fields(startLine)[0]
 	if what == "MSNSLP/1.0" {
 		what = startLine[len("MSNSLP/1.0 "):]
@@ -236,7 +267,7 @@ func (p *Peer) handleP2P(sb *peerSB, from string, body []byte) {
 	p.mu.Unlock()
 	// Every complete message is acked before it is acted on, as libpurple
 	// does (process_complete_msg: send the ACK, then what is queued).
-	ack := p2pHeader{Session: h.Session, Flags: p2pFlagAck, AckID: h.ID, AckUID: m.first.AckID, AckSize: h.Total}
+	ack := makeAck(m.first, 0)
 	p.sendP2P(context.Background(), sb, l, "ack", ack, nil, p2pAppSLP, false, nil)
 	p.completeP2P(sb, l, m.first, m.appID, m.buf)
 }
