@@ -135,6 +135,17 @@ func mediaIntegration(t *testing.T, ctx context.Context, f *Frontend, core *fake
 		if data := download(t, c.URL); string(data) != "some notes\n" {
 			t.Fatalf("the file downloads as %q", data)
 		}
+		// The user's own file from another MSN client comes from the bot.
+		evID, err = f.Deliver(ctx, bridgeUser, bridge.File{Portal: portal.ID, FromSelf: true, MSNID: "file-self",
+			Name: "mine.txt", Size: 11, MIME: "text/plain", Media: "media-2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = user.WaitFor(t, "the user's own file", func(e *event.Event) bool { return e.ID == id.EventID(evID) })
+		if c := got.Content.AsMessage(); got.Sender != f.BotID() || c.MsgType != event.MsgFile || c.FileName != "mine.txt" ||
+			!strings.HasPrefix(c.Body, "You (from another MSN client)") {
+			t.Fatalf("own file from %s: %+v", got.Sender, c)
+		}
 		// An expired file is a notice, not a retry loop.
 		evID, err = f.Deliver(ctx, bridgeUser, bridge.File{Portal: portal.ID, Sender: "bob@example.com", MSNID: "file-3",
 			Name: "gone.zip", Size: 5, Media: "no-such-media"})
