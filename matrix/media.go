@@ -406,9 +406,11 @@ func (f *Frontend) forwardFile(ctx context.Context, evt *event.Event, c *event.M
 		fail(tooLarge(int64(c.Info.Size), limit))
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, fileTransferTime)
+	// The transfer gets its own deadline; fail's notice keeps the event's
+	// context, so that it is still said after a timeout.
+	tctx, cancel := context.WithTimeout(ctx, fileTransferTime)
 	defer cancel()
-	resp, err := f.download(ctx, mxc)
+	resp, err := f.download(tctx, mxc)
 	if err != nil {
 		fail(fmt.Errorf("could not download it from the homeserver: %w", err))
 		return
@@ -443,7 +445,7 @@ func (f *Frontend) forwardFile(ctx context.Context, evt *event.Event, c *event.M
 		Data: io.LimitReader(resp.Body, size+1),
 	}
 	f.rememberFileSend(evt.ID, name)
-	if err := f.core.SendFile(ctx, user, portal.ID, out); err != nil {
+	if err := f.core.SendFile(tctx, user, portal.ID, out); err != nil {
 		f.forgetFileSend(evt.ID.String())
 		fail(err)
 		return
