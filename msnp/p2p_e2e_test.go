@@ -3,6 +3,7 @@ package msnp_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"math/rand"
@@ -353,4 +354,38 @@ func TestP2PDisplayPictureInCHG(t *testing.T) {
 			t.Fatal("DisplayPicture still set after clearing it")
 		}
 	})
+}
+
+func invite(from, to, euf, app, ctxt string) *msnp.SLPMessage {
+	return &msnp.SLPMessage{Method: "INVITE", Target: to, To: to, From: from,
+		Branch: "{11111111-2222-3333-4444-555555555555}", CallID: "{66666666-7777-8888-9999-000000000000}",
+		ContentType: msnp.SLPSessionRequest, Body: []msnp.MIMEHeader{
+			{Name: "EUF-GUID", Value: euf}, {Name: "SessionID", Value: "4242"},
+			{Name: "AppID", Value: app}, {Name: "Context", Value: ctxt}}}
+}
+
+// TestP2PUnsupportedAndChunkedSLP: an application we do not speak
+// (webcam) is declined and reported; an INVITE spanning several packets
+// (a file context with a preview) is reassembled.
+func TestP2PUnsupportedAndChunkedSLP(t *testing.T) {
+	_, cs, evs := chatSetup(t, msnp.MSNP18, alice, bob)
+	b := cs[1]
+	msnp.SendSLP(b, alice, invite(bob, alice, "{4BD96FC0-AB17-4425-A14A-439185962DC8}", "4", "e30="))
+	u := evs[0].next(t, "ConversationUnsupported", is[msnp.ConversationUnsupported]).(msnp.ConversationUnsupported)
+	if u.From != bob || u.ContentType != msnp.ContentTypeP2P {
+		t.Fatalf("unsupported %+v", u)
+	}
+	// 574 bytes of context and a 2 KB preview: about 3.5 KB of base64,
+	// three packets.
+	ctx := append(msnp.FileContext("pic.png", 1234), testData(2000, 41)...)
+	m := invite(bob, alice, msnp.EUFGUIDFile, "2", base64.StdEncoding.EncodeToString(ctx))
+	if len(m.Bytes()) <= 2*1202 {
+		t.Fatalf("the INVITE is only %d bytes", len(m.Bytes()))
+	}
+	msnp.SendSLP(b, alice, m)
+	o := nextOffer(t, evs[0])
+	if o.Name != "pic.png" || o.Size != 1234 || o.From != bob {
+		t.Fatalf("offer %+v", o)
+	}
+	o.Transfer.Decline()
 }

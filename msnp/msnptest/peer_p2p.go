@@ -78,6 +78,8 @@ type p2pSession struct {
 
 	accepted, prepared bool
 	finished, byeSeen  bool
+	transBranch        string // the branch of our transreqbody INVITE
+	transAnswered      bool
 	err                error
 	obj                msnp.MSNObject
 	name               string
@@ -484,8 +486,18 @@ func (p *Peer) handleResponse(l *p2pLink, s *p2pSession, m *slpMessage) {
 		return
 	}
 	ctype := m.header("Content-Type")
-	if ctype == "application/x-msnmsgr-transrespbody" {
-		return // we never ask for a direct connection
+	if s.transBranch != "" && !s.transAnswered {
+		// The answer to our direct-connection INVITE (libpurple got_ok:
+		// 200 OK transrespbody, "Listening: false" when it cannot listen).
+		s.transAnswered = true
+		p.notifyLocked()
+		if ctype != "application/x-msnmsgr-transrespbody" {
+			p.violationLocked("SLP %q from %s answers our transreqbody INVITE with Content-Type %q", m.StartLine, l.remote, ctype)
+		}
+		if via, _ := strings.CutPrefix(m.header("Via"), "MSNSLP/1.0/TLP ;branch="); !strings.EqualFold(via, s.transBranch) {
+			p.violationLocked("SLP %q from %s answers our transreqbody INVITE with branch %s, want %s", m.StartLine, l.remote, via, s.transBranch)
+		}
+		return
 	}
 	if ctype != "application/x-msnmsgr-sessionreqbody" {
 		p.violationLocked("SLP %q from %s with Content-Type %q", m.StartLine, l.remote, ctype)
@@ -514,15 +526,16 @@ func (p *Peer) handleInvite(sb *peerSB, l *p2pLink, old *p2pSession, m *slpMessa
 	ctx := context.Background()
 	ctype := m.header("Content-Type")
 	if ctype == "application/x-msnmsgr-transreqbody" {
-		// WLM asks to connect directly; we cannot listen, so we say so
-		// and the data stays in the switchboard (MSNPSharp, aMSN).
+		// They ask to connect directly; we cannot listen, so we say so
+		// and the data stays in the switchboard (libpurple got_invite
+		// when listening fails).
 		if old == nil {
 			p.violation("SLP transreqbody INVITE from %s for unknown Call-ID %s", l.remote, callID)
 			return
 		}
 		s := &p2pSession{callID: callID, branch: branch, sb: sb}
 		p.sendSLP(ctx, s, l, "MSNSLP/1.0 200 OK", 1, "application/x-msnmsgr-transrespbody", []slpField{
-			{"Bridge", "TCPv1"}, {"Listening", "false"}, {"Nonce", "{00000000-0000-0000-0000-000000000000}"},
+			{"Bridge", "TCPv1"}, {"Listening", "false"}, {"Hashed-Nonce", "{00000000-0000-0000-0000-000000000000}"},
 		}, false)
 		return
 	}
@@ -815,6 +828,30 @@ func (p *Peer) SendFile(ctx context.Context, to, name string, data []byte) error
 			return s.err
 		}
 		return ctx.Err()
+	}
+	// Like libpurple (got_ok) and WLM, offer a direct connection first with
+	// a second INVITE in the session; when the answer comes (we never
+	// listen, nor connect) the data goes through the switchboard.
+	p.mu.Lock()
+	s.transBranch = newSLPGUID()
+	trans := &p2pSession{callID: s.callID, branch: s.transBranch, sb: s.sb}
+	p.mu.Unlock()
+	if _, err := p.sendSLP(ctx, trans, l, "INVITE MSNMSGR:"+to+" MSNSLP/1.0", 0, "application/x-msnmsgr-transreqbody", []slpField{
+		{"Bridges", "TCPv1"},
+		{"NetID", strconv.FormatUint(uint64(randID()), 10)},
+		{"Conn-Type", "IP-Restrict-NAT"},
+		{"UPnPNat", "false"},
+		{"ICF", "false"},
+		{"Hashed-Nonce", newSLPGUID()},
+	}, true); err != nil {
+		p.cancelSession(s, l)
+		return err
+	}
+	transCtx, cancelTrans := context.WithTimeout(ctx, peerTimeout)
+	err = p.waitFor(transCtx, func() bool { return s.transAnswered || s.finished })
+	cancelTrans()
+	if err != nil {
+		p.violation("%s did not answer our transreqbody INVITE: %v", to, err)
 	}
 	id, err := p.sendP2P(ctx, s.sb, l, "file data", p2pHeader{Session: s.id, Flags: p2pFlagFile}, data, p2pAppFile, true, cancelled)
 	acked := false
