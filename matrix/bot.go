@@ -68,6 +68,11 @@ func (f *Frontend) handleManagementMessage(ctx context.Context, evt *event.Event
 			reply("Logout failed: %v", err)
 			return
 		}
+		// The login and its display picture are gone: a new login gets
+		// the Matrix avatar again.
+		if err := f.core.SetFrontendValue(ctx, Kind, userDPKeyPrefix+mxid.String(), ""); err != nil {
+			zerolog.Ctx(ctx).Debug().Err(err).Msg("could not forget the display picture state")
+		}
 		reply("Signed out of MSN; the stored password is forgotten.")
 	case "relogin":
 		if err := f.core.Relogin(ctx, user); err != nil {
@@ -90,6 +95,7 @@ func (f *Frontend) handleManagementMessage(ctx context.Context, evt *event.Event
 		}
 		for _, ct := range contacts {
 			f.noteFriendlyName(ct.Passport, ct.FriendlyName)
+			f.noteAvatar(ct.Passport, ct.Avatar)
 		}
 		reply("%s", describeContacts(contacts))
 	case "add", "remove", "block", "unblock":

@@ -32,6 +32,8 @@ func (f *Frontend) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Ev
 		return "", f.deliverTyping(ctx, user, e)
 	case bridge.Nudge:
 		return f.deliverNudge(ctx, user, e)
+	case bridge.File:
+		return f.deliverFile(ctx, user, e)
 	case bridge.Presence:
 		return "", f.deliverPresence(ctx, e.Contact)
 	case bridge.ContactChange:
@@ -41,11 +43,15 @@ func (f *Frontend) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Ev
 		return "", f.deliverMembership(ctx, user, e)
 	case bridge.DeliveryResult:
 		f.sendMessageStatus(ctx, user, e)
-		if e.Err == nil {
+		text, failed := f.deliveryNotice(e)
+		if !failed {
 			return "", nil
 		}
-		return f.notice(ctx, user, e.Portal, "Your message could not be delivered to MSN: "+e.Err.Error())
+		return f.notice(ctx, user, e.Portal, text)
 	case bridge.LoginStateChange:
+		if e.State == bridge.LoginConnected {
+			f.followUserAvatar(mxid)
+		}
 		text := "MSN: " + describeLoginState(e.State)
 		if e.Message != "" {
 			text += " — " + e.Message
@@ -122,6 +128,7 @@ func (f *Frontend) friendlyName(ctx context.Context, user bridge.UserID, passpor
 	if contacts, err := f.core.Contacts(ctx, user); err == nil {
 		for _, c := range contacts {
 			f.noteFriendlyName(c.Passport, c.FriendlyName)
+			f.noteAvatar(c.Passport, c.Avatar)
 			if strings.EqualFold(c.Passport, passport) && c.FriendlyName != "" {
 				name = c.FriendlyName
 			}
@@ -160,6 +167,7 @@ func (f *Frontend) ghost(ctx context.Context, passport, friendlyName string) (*a
 		f.ghostNames[mxid] = name
 		f.mu.Unlock()
 	}
+	f.syncGhostAvatar(ctx, intent, passport)
 	return intent, nil
 }
 
@@ -390,6 +398,7 @@ func (f *Frontend) deliverPresence(ctx context.Context, c bridge.Contact) error 
 		return errors.New("matrix: presence without a passport")
 	}
 	f.noteFriendlyName(c.Passport, c.FriendlyName)
+	f.noteAvatar(c.Passport, c.Avatar)
 	name := c.FriendlyName
 	if name == "" {
 		f.mu.Lock()

@@ -1,18 +1,21 @@
 package matrix
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 
 	"github.com/msnbridge/msnbridge/bridge"
 	"github.com/msnbridge/msnbridge/bridge/config"
 )
 
-// fakeCore stands in for the bridge core, which does not exist yet: it
-// records every call and keeps portals and management rooms in memory.
-// The homeserver in the integration test is real; only the core is faked.
+// fakeCore stands in for the bridge core: it records every call and keeps
+// portals, management rooms, media and frontend values in memory. The
+// homeserver in the integration test is real; only the core is faked.
 type fakeCore struct {
 	mu       sync.Mutex
 	perms    map[string]bridge.Permission // by user ID; default PermissionUser
@@ -23,6 +26,14 @@ type fakeCore struct {
 	sent     []fakeSent
 	nudges   []bridge.PortalID
 	typing   []fakeTyping
+	files    []fakeFile
+	media    map[bridge.MediaID]fakeMedia
+	avatars  map[string]fakeMedia
+	pictures []fakePicture
+	values   map[string]string // by frontend + "/" + key
+	maxFile  int64             // SendFile refuses more; 0 for no limit
+	fileErr  error             // SendFile fails with it when set
+	picErr   error             // SetDisplayPicture fails with it when set
 	calls    []string
 	changed  chan struct{} // gets a value after every recorded call
 }
@@ -45,6 +56,9 @@ func newFakeCore() *fakeCore {
 		perms:   map[string]bridge.Permission{},
 		portals: map[bridge.PortalID]bridge.Portal{},
 		mgmt:    map[string]string{},
+		media:   map[bridge.MediaID]fakeMedia{},
+		avatars: map[string]fakeMedia{},
+		values:  map[string]string{},
 		changed: make(chan struct{}, 1),
 	}
 }
@@ -208,22 +222,117 @@ func (c *fakeCore) SetManagementRoom(_ context.Context, u bridge.UserID, room st
 	return nil
 }
 
-// TEMPORARY: the media half of the contract (issue 11), to be made real.
-func (c *fakeCore) SendFile(context.Context, bridge.UserID, bridge.PortalID, bridge.OutgoingFile) error {
-	return errors.New("fakeCore: no files")
+type fakeFile struct {
+	User   string
+	Portal bridge.PortalID
+	File   bridge.OutgoingFile // Data is nil: the bytes are in Data below
+	Data   []byte
 }
-func (c *fakeCore) OpenMedia(context.Context, bridge.MediaID) (*bridge.Media, error) {
-	return nil, bridge.ErrNoSuchMedia
+
+type fakeMedia struct {
+	Name, MIME string
+	Data       []byte
 }
-func (c *fakeCore) Avatar(context.Context, string) ([]byte, string, error) {
-	return nil, "", bridge.ErrNoSuchMedia
+
+type fakePicture struct {
+	User  string
+	Image []byte // nil clears
 }
-func (c *fakeCore) SetDisplayPicture(context.Context, bridge.UserID, []byte) error {
-	return errors.New("fakeCore: no pictures")
-}
-func (c *fakeCore) FrontendValue(context.Context, string, string) (string, error) { return "", nil }
-func (c *fakeCore) SetFrontendValue(context.Context, string, string, string) error {
+
+// SendFile reads the file the way the core does (never past Size) and
+// refuses group portals and files over maxFile, as the core does.
+func (c *fakeCore) SendFile(_ context.Context, u bridge.UserID, pid bridge.PortalID, f bridge.OutgoingFile) error {
+	c.mu.Lock()
+	p, ok := c.portals[pid]
+	limit := c.maxFile
+	fail := c.fileErr
+	c.mu.Unlock()
+	if !ok {
+		return errFakeNotFound
+	}
+	if p.Kind != bridge.PortalDirect {
+		return errors.New("fakeCore: files go to one contact only")
+	}
+	if fail != nil {
+		return fail
+	}
+	if limit > 0 && f.Size > limit {
+		return fmt.Errorf("fakeCore: %d bytes is over the limit", f.Size)
+	}
+	data, err := io.ReadAll(io.LimitReader(f.Data, f.Size+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) != f.Size {
+		return fmt.Errorf("fakeCore: read %d bytes, announced %d", len(data), f.Size)
+	}
+	f.Data = nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.files = append(c.files, fakeFile{u.ID, pid, f, data})
+	c.record("SendFile " + f.Name)
 	return nil
+}
+
+func (c *fakeCore) OpenMedia(_ context.Context, mid bridge.MediaID) (*bridge.Media, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.record("OpenMedia " + string(mid))
+	m, ok := c.media[mid]
+	if !ok {
+		return nil, bridge.ErrNoSuchMedia
+	}
+	return &bridge.Media{ReadSeekCloser: nopSeekCloser{bytes.NewReader(m.Data)}, Name: m.Name, Size: int64(len(m.Data)), MIME: m.MIME}, nil
+}
+
+type nopSeekCloser struct{ io.ReadSeeker }
+
+func (nopSeekCloser) Close() error { return nil }
+
+func (c *fakeCore) Avatar(_ context.Context, hash string) ([]byte, string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.record("Avatar " + hash)
+	m, ok := c.avatars[hash]
+	if !ok {
+		return nil, "", bridge.ErrNoSuchMedia
+	}
+	return m.Data, m.MIME, nil
+}
+
+func (c *fakeCore) SetDisplayPicture(_ context.Context, u bridge.UserID, image []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pictures = append(c.pictures, fakePicture{u.ID, image})
+	c.record("SetDisplayPicture")
+	return c.picErr
+}
+
+func (c *fakeCore) FrontendValue(_ context.Context, frontend, key string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.values[frontend+"/"+key], nil
+}
+
+func (c *fakeCore) SetFrontendValue(_ context.Context, frontend, key, value string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.values[frontend+"/"+key] = value
+	c.record("SetFrontendValue " + key)
+	return nil
+}
+
+// count returns how many recorded calls start with prefix.
+func (c *fakeCore) count(prefix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, call := range c.calls {
+		if strings.HasPrefix(call, prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 var _ bridge.Core = (*fakeCore)(nil)

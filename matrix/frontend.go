@@ -55,9 +55,30 @@ type Frontend struct {
 	// typing is who the bridge last saw typing in each room.
 	typing map[id.RoomID]map[id.UserID]bool
 
+	// contactAvatars is the display-picture hash the core last reported
+	// per passport (lower-case); ghostAvatars the hash last set on each
+	// ghost.
+	contactAvatars map[string]string
+	ghostAvatars   map[id.UserID]string
+	// fileSends names the files sent to MSN that await their
+	// DeliveryResult, by event ID.
+	fileSends   map[string]string
+	maxFileSize int64
+
 	// createMu serialises portal room creation so that two events for a new
 	// portal make one room.
 	createMu sync.Mutex
+	// avatarMu serialises avatar uploads so that a picture is uploaded once;
+	// dpMu serialises the user's display-picture updates.
+	avatarMu sync.Mutex
+	dpMu     sync.Mutex
+
+	// bg counts background work (following the user's avatar after a
+	// sign-in), which bgCtx ends; stopping refuses new work.
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	stopping bool
 }
 
 var _ bridge.Frontend = (*Frontend)(nil)
@@ -105,19 +126,24 @@ func New(cfg config.Matrix, core bridge.Core, log zerolog.Logger) (*Frontend, er
 	// make them now, before any goroutine can race to.
 	as.BotIntent()
 	f := &Frontend{
-		cfg:           cfg,
-		core:          core,
-		log:           log,
-		as:            as,
-		ghosts:        namer,
-		bot:           id.NewUserID(cfg.BotLocalpart, cfg.Domain),
-		mgmtRooms:     make(map[id.RoomID]id.UserID),
-		mgmtByUser:    make(map[id.UserID]id.RoomID),
-		pendingLogin:  make(map[id.UserID]string),
-		ghostNames:    make(map[id.UserID]string),
-		friendlyNames: make(map[string]string),
-		typing:        make(map[id.RoomID]map[id.UserID]bool),
+		cfg:            cfg,
+		core:           core,
+		log:            log,
+		as:             as,
+		ghosts:         namer,
+		bot:            id.NewUserID(cfg.BotLocalpart, cfg.Domain),
+		mgmtRooms:      make(map[id.RoomID]id.UserID),
+		mgmtByUser:     make(map[id.UserID]id.RoomID),
+		pendingLogin:   make(map[id.UserID]string),
+		ghostNames:     make(map[id.UserID]string),
+		friendlyNames:  make(map[string]string),
+		typing:         make(map[id.RoomID]map[id.UserID]bool),
+		contactAvatars: make(map[string]string),
+		ghostAvatars:   make(map[id.UserID]string),
+		fileSends:      make(map[string]string),
+		maxFileSize:    DefaultMaxFileSize,
 	}
+	f.bgCtx, f.bgCancel = context.WithCancel(context.Background())
 	return f, nil
 }
 
@@ -196,6 +222,11 @@ func (f *Frontend) Stop() {
 		f.cancel()
 	}
 	f.wg.Wait()
+	f.mu.Lock()
+	f.stopping = true
+	f.mu.Unlock()
+	f.bgCancel()
+	f.bg.Wait()
 	// The homeserver counts a transaction as delivered once the appservice
 	// answered it, which happens before its events are handled: handle
 	// what is still queued, or it would be lost.
@@ -299,7 +330,16 @@ func (f *Frontend) refuseInDM(ctx context.Context, evt *event.Event) {
 
 func (f *Frontend) handleMember(ctx context.Context, evt *event.Event, perm bridge.Permission) {
 	c, ok := evt.Content.Parsed.(*event.MemberEventContent)
-	if !ok || evt.StateKey == nil || id.UserID(*evt.StateKey) != f.bot {
+	if !ok || evt.StateKey == nil {
+		return
+	}
+	if id.UserID(*evt.StateKey) == evt.Sender {
+		if perm >= bridge.PermissionUser {
+			f.handleOwnMember(ctx, evt, c)
+		}
+		return
+	}
+	if id.UserID(*evt.StateKey) != f.bot {
 		return
 	}
 	log := zerolog.Ctx(ctx)
@@ -372,6 +412,10 @@ func (f *Frontend) handleMessage(ctx context.Context, evt *event.Event) {
 	user := evt.Sender
 	if f.managementRoom(ctx, user) == evt.RoomID {
 		f.handleManagementMessage(ctx, evt, c)
+		return
+	}
+	if isFileMessage(evt, c) {
+		f.forwardFile(ctx, evt, c)
 		return
 	}
 	if c.MsgType == event.MsgText && c.RelatesTo == nil {

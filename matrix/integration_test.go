@@ -335,4 +335,13 @@ func TestDendriteIntegration(t *testing.T) {
 		}
 		user.WaitFor(t, "the delivery failure in the portal", matrixtest.MessageFrom(f.BotID(), portalRoom, "switchboard closed"))
 	})
+
+	t.Run("media", func(t *testing.T) {
+		p, _ := core.Portal(ctx, bridgeUser, portal.ID)
+		g, _ := core.Portal(ctx, bridgeUser, "group-1")
+		if p.Room == "" || g.Room == "" {
+			t.Fatal("the portals of the earlier subtests have no rooms")
+		}
+		mediaIntegration(t, ctx, f, core, user, bridgeUser, mgmt, p, g)
+	})
 }

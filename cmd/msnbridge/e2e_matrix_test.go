@@ -164,6 +164,7 @@ func e2eMatrixConfig(t *testing.T, srv *msnptest.Server) *config.Config {
 	cfg.Database.URI = "file:" + filepath.Join(t.TempDir(), "bridge.db")
 	cfg.Bridge.EncryptionKey = store.GenerateKey()
 	cfg.Bridge.Permissions = map[string]string{"localhost": "user"}
+	cfg.Bridge.Files.Dir = filepath.Join(t.TempDir(), "media")
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
@@ -204,12 +205,13 @@ func TestMatrixEndToEnd(t *testing.T) {
 	srv := msnptest.NewServer()
 	defer srv.Close()
 	srv.SetVersions(12)
-	for _, a := range [][2]string{{"alice@example.com", "Alice"}, {"bob@example.com", "Bob"}, {"carol@example.com", "Carol"}} {
+	for _, a := range [][2]string{{"alice@example.com", "Alice"}, {"bob@example.com", "Bob"}, {"carol@example.com", "Carol"}, {"dave@example.com", "Dave"}} {
 		srv.AddAccount(a[0], "pw-"+a[0], a[1])
 	}
 	srv.AddContact("alice@example.com", "bob@example.com")
 	srv.AddContact("alice@example.com", "carol@example.com")
 	srv.AddContact("bob@example.com", "carol@example.com")
+	srv.AddContact("alice@example.com", "dave@example.com")
 
 	cfg := e2eMatrixConfig(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -466,6 +468,10 @@ func TestMatrixEndToEnd(t *testing.T) {
 			_, c := m.Joined[carolGhost]
 			return b && c
 		})
+	})
+
+	t.Run("display pictures and files", func(t *testing.T) {
+		matrixMediaEndToEnd(t, ctx, srv, cfg, user, bob)
 	})
 
 	t.Run("logout", func(t *testing.T) {

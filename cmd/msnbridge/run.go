@@ -95,6 +95,9 @@ func run(ctx context.Context, cfg *config.Config, log *config.Logger) error {
 		if err != nil {
 			return err
 		}
+		// Refuse files over the core's limit before downloading them; with
+		// files off (0) the core refuses them itself.
+		mx.SetMaxFileSize(int64(cfg.Bridge.Files.MaxSize))
 		core.AddFrontend(mx)
 	}
 	var gw *xmpp.Gateway
