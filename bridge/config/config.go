@@ -145,4 +145,10 @@ type HTTP struct {
 	// ProvisioningSecret is the bearer token the provisioning API demands.
 	// Usually given as MSNBRIDGE_HTTP_PROVISIONING_SECRET.
 	ProvisioningSecret string `yaml:"provisioning_secret"`
+	// PublicURL is how XMPP users' clients reach this listener (directly or
+	// through a reverse proxy), e.g. https://msn.example.org. When set, the
+	// listener serves files from MSN under /media/ and the XMPP gateway
+	// offers them as links there when the XMPP server has no HTTP upload
+	// service (XEP-0363). Empty: no such links.
+	PublicURL string `yaml:"public_url"`
 }

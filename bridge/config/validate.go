@@ -277,6 +277,12 @@ func (v *validator) http() {
 		// Never echo the secret.
 		v.add("http.provisioning_secret", "must be at least %d characters (e.g. `openssl rand -hex 32`)", MinSecretLength)
 	}
+	if h.PublicURL != "" {
+		v.url("http.public_url", h.PublicURL, false)
+		if h.Listen == "" {
+			v.add("http.public_url", "needs http.listen: the files are served on that listener (or set %s)", EnvName("http.listen"))
+		}
+	}
 	if !h.Provisioning {
 		return
 	}
