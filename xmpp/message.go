@@ -76,6 +76,14 @@ func (g *Gateway) handleMessage(st *inStanza) {
 			return
 		}
 	}
+	if link, explicit := fileLink(st); link != "" {
+		g.sendLinkedFile(st, portal, link)
+		// Text beside a jabber:x:oob link (not just the link again) is sent
+		// as a message too.
+		if !explicit || strings.TrimSpace(body) == link {
+			return
+		}
+	}
 	if !hasBody {
 		return
 	}

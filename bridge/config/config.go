@@ -104,6 +104,10 @@ type XMPP struct {
 	// offline) when their last XMPP resource goes offline, and back in when
 	// one comes online. Default false: MSN keeps the last status.
 	SignOutWhenUnavailable bool `yaml:"sign_out_when_unavailable"`
+	// AllowPrivateURLs lets the gateway fetch files users link to (to send
+	// them to MSN) from loopback, private and link-local addresses. Default
+	// false: a user's link must not reach into the bridge's own network.
+	AllowPrivateURLs bool `yaml:"allow_private_urls"`
 }
 
 // Database configures the store.
