@@ -84,6 +84,8 @@ type Bridge struct {
 	store     *store.Store
 	perms     *Permissions
 	msnConfig msnp.Config
+	media     *mediaStore
+	avatars   *avatarFetcher
 
 	stopMu  sync.RWMutex // held for reading while an event is queued
 	stopped bool         // set by Stop: no more events reach the store
@@ -143,13 +145,29 @@ func New(opts Options) (*Bridge, error) {
 	}
 	def(&opts.LoginRate, 20*time.Second, &opts.LoginBurst, 3)
 	def(&opts.ActionRate, 2*time.Second, &opts.ActionBurst, 10)
+	files := opts.Bridge.Files
+	media := &mediaStore{dir: files.Dir, maxSize: int64(files.MaxSize), retention: files.Retention,
+		st: opts.Store, log: opts.Log.With().Str("component", "media").Logger()}
+	if media.maxSize > 0 {
+		if media.dir == "" {
+			return nil, errors.New("bridge: bridge.files.dir is empty while file transfer is on")
+		}
+		if media.retention <= 0 {
+			media.retention = 7 * 24 * time.Hour
+		}
+		if err := os.MkdirAll(media.dir, 0o700); err != nil {
+			return nil, fmt.Errorf("bridge: the media directory (bridge.files.dir): %w", err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Bridge{
+	b := &Bridge{
 		loginLimit: newLimiter(opts.LoginRate, opts.LoginBurst), actionLimit: newLimiter(opts.ActionRate, opts.ActionBurst),
-		opts: opts, obs: obs, log: opts.Log, store: opts.Store, perms: perms, msnConfig: mc,
+		opts: opts, obs: obs, log: opts.Log, store: opts.Store, perms: perms, msnConfig: mc, media: media,
 		frontends: map[string]Frontend{}, logins: map[UserID]*login{}, outboxes: map[UserID]*outbox{},
 		ctx: ctx, cancel: cancel,
-	}, nil
+	}
+	b.avatars = newAvatarFetcher(b, opts.Bridge.DisplayPictures)
+	return b, nil
 }
 
 // msnConfig turns the config file's msn section into msnp's Config,
@@ -222,6 +240,13 @@ func (b *Bridge) Start(ctx context.Context) error {
 	logins, err := b.store.Logins.All(ctx)
 	if err != nil {
 		return err
+	}
+	if b.media.maxSize > 0 {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.media.runSweeper(b.ctx)
+		}()
 	}
 	interval := b.opts.ResumeInterval
 	if interval == 0 {

@@ -102,6 +102,14 @@ func (l *login) handleChat(client *msnp.Client, ev msnp.Event) {
 		if id, ok := portal(e.Conversation); ok {
 			l.b.emit(l.user, Notice{Portal: id, Text: fmt.Sprintf("%s sent something the bridge cannot show yet (%s).", e.From, e.ContentType)})
 		}
+	case msnp.FileOffer:
+		id, ok := portal(e.Conversation)
+		if !ok {
+			_ = e.Transfer.Decline()
+			l.b.emit(l.user, Notice{Text: fmt.Sprintf("%s offered you the file “%s”, which was declined: the conversation could not be bridged.", e.From, cleanFileName(e.Name))})
+			return
+		}
+		l.handleFileOffer(id, e)
 	case msnp.ConversationJoined:
 		if !e.Conversation.Group {
 			return

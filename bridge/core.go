@@ -149,7 +149,16 @@ func (b *Bridge) Contacts(ctx context.Context, user UserID) ([]Contact, error) {
 		cs := client.Contacts()
 		out := make([]Contact, 0, len(cs))
 		for _, c := range cs {
-			out = append(out, contactFromMSN(c))
+			contact := contactFromMSN(c)
+			l.mu.Lock()
+			seen, ok := l.seen[strings.ToLower(c.Passport)]
+			l.mu.Unlock()
+			if ok {
+				contact.Avatar = seen.Avatar
+			} else {
+				contact.Avatar = b.contactAvatar(ctx, c.MSNObject)
+			}
+			out = append(out, contact)
 		}
 		return out, nil
 	}

@@ -36,6 +36,16 @@ type login struct {
 	changed    chan struct{} // closed and replaced at every state change
 	// seen is each contact as the events so far describe it.
 	seen map[string]Contact
+	// avatarWant is the hash of the picture each contact shows now, cached
+	// or not ("" for none).
+	avatarWant map[string]string
+
+	// presenceMu orders the Presence events of the msnp event goroutine
+	// and of display-picture fetches, so that a contact's last event
+	// carries what seen holds.
+	presenceMu sync.Mutex
+	// fetchSlots bounds the display-picture fetches this login runs.
+	fetchSlots chan struct{}
 }
 
 func (b *Bridge) newLogin(user UserID, rec store.Login) *login {
@@ -45,6 +55,7 @@ func (b *Bridge) newLogin(user UserID, rec store.Login) *login {
 		wantStatus: msnp.StatusOnline,
 		connected:  make(chan struct{}),
 		changed:    make(chan struct{}),
+		fetchSlots: make(chan struct{}, avatarFetchesPerLogin),
 	}
 }
 
@@ -162,6 +173,7 @@ func (l *login) session(ctx context.Context) (msnp.DisconnectReason, error) {
 	l.mu.Lock()
 	l.client = client
 	l.seen = nil // the server sends everyone's presence again
+	l.avatarWant = nil
 	l.mu.Unlock()
 	defer func() {
 		l.mu.Lock()
@@ -175,6 +187,7 @@ func (l *login) session(ctx context.Context) (msnp.DisconnectReason, error) {
 	}
 	_ = l.b.store.Logins.SetProtocol(ctx, l.id, client.Protocol().String())
 	l.syncContacts(ctx, client)
+	l.applyDisplayPicture(ctx, client)
 	l.mu.Lock()
 	want := l.wantStatus
 	l.mu.Unlock()
@@ -244,12 +257,17 @@ func (l *login) handle(client *msnp.Client, ev msnp.Event) {
 	case msnp.ContactPresence, msnp.ContactOffline, msnp.PersonalMessage:
 		// Build the contact from the events in their order: the client's
 		// own table already holds later changes by the time this runs.
-		contact, ok := l.applyPresence(client, ev)
-		if !ok {
-			return
+		l.presenceMu.Lock()
+		contact, fetch, ok := l.applyPresence(client, ev)
+		if ok {
+			l.storeSeen(contact)
+			l.b.emit(l.user, Presence{Contact: contact})
 		}
-		l.storeSeen(contact)
-		l.b.emit(l.user, Presence{Contact: contact})
+		l.presenceMu.Unlock()
+		if fetch != "" {
+			obj, _ := msnp.ParseMSNObject(ev.(msnp.ContactPresence).MSNObject)
+			l.b.avatars.request(avatarWaiter{l: l, client: client, passport: contact.Passport, obj: obj}, fetch)
+		}
 	case msnp.AddedBy:
 		c, _ := client.Contact(e.Passport)
 		contact := contactFromMSN(c)
@@ -269,8 +287,22 @@ func (l *login) handle(client *msnp.Client, ev msnp.Event) {
 	}
 }
 
-// applyPresence folds a presence event into l.seen and returns the contact.
-func (l *login) applyPresence(client *msnp.Client, ev msnp.Event) (Contact, bool) {
+// applyPresence folds a presence event into l.seen and returns the contact,
+// and the hash of a display picture to fetch for them ("" for none).
+func (l *login) applyPresence(client *msnp.Client, ev msnp.Event) (Contact, string, bool) {
+	// The contact's picture, looked up before taking l.mu (it reads the
+	// store): Avatar is only ever a cached picture.
+	hash, cached := "", false
+	if e, ok := ev.(msnp.ContactPresence); ok && e.MSNObject != "" {
+		if obj, err := msnp.ParseMSNObject(e.MSNObject); err == nil {
+			hash = l.b.avatars.wanted(obj)
+		}
+		if hash != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			cached = l.b.avatars.cached(ctx, hash)
+			cancel()
+		}
+	}
 	var passport string
 	switch e := ev.(type) {
 	case msnp.ContactPresence:
@@ -285,12 +317,13 @@ func (l *login) applyPresence(client *msnp.Client, ev msnp.Event) (Contact, bool
 	defer l.mu.Unlock()
 	if l.seen == nil {
 		l.seen = map[string]Contact{}
+		l.avatarWant = map[string]string{}
 	}
 	c, ok := l.seen[passport]
 	if !ok {
 		mc, known := client.Contact(passport)
 		if !known {
-			return Contact{}, false
+			return Contact{}, "", false
 		}
 		c = contactFromMSN(mc)
 		c.Status = StatusOffline
@@ -302,13 +335,22 @@ func (l *login) applyPresence(client *msnp.Client, ev msnp.Event) (Contact, bool
 		if name := cleanText(e.FriendlyName, 387); name != "" {
 			c.FriendlyName = name
 		}
+		l.avatarWant[passport] = hash
+		c.Avatar = ""
+		if cached {
+			c.Avatar = hash
+		}
 	case msnp.ContactOffline:
 		c.Status = StatusOffline
 	case msnp.PersonalMessage:
 		c.PersonalMessage = cleanText(e.Text, 512)
 	}
 	l.seen[passport] = c
-	return c, true
+	fetch := ""
+	if hash != "" && !cached {
+		fetch = hash
+	}
+	return c, fetch, true
 }
 
 // storeSeen records a contact's presence.

@@ -32,13 +32,38 @@ type envelope struct {
 	Type string          `json:"type"`
 	Data json.RawMessage `json:"data"`
 	Err  string          `json:"err,omitempty"` // DeliveryResult.Err
+	// ErrIs names the core error DeliveryResult.Err wraps (errorKinds), so
+	// that errors.Is still finds it after the queue.
+	ErrIs string `json:"err_is,omitempty"`
 }
+
+// errorKinds are the core's errors that frontends test DeliveryResult.Err
+// against with errors.Is; the queue keeps them by name.
+var errorKinds = map[string]error{
+	"file_declined":  ErrFileDeclined,
+	"not_connected":  ErrNotConnected,
+	"not_logged_in":  ErrNotLoggedIn,
+	"no_such_portal": ErrNoSuchPortal,
+	"files_disabled": ErrFilesDisabled,
+}
+
+// queuedError is an error read back from the queue: its text, and the core
+// error it wrapped.
+type queuedError struct {
+	msg  string
+	kind error
+}
+
+func (e *queuedError) Error() string { return e.msg }
+func (e *queuedError) Unwrap() error { return e.kind }
 
 func encodeEvent(ev Event) ([]byte, error) {
 	env := envelope{}
 	switch e := ev.(type) {
 	case Message:
 		env.Type = "message"
+	case File:
+		env.Type = "file"
 	case Typing:
 		env.Type = "typing"
 	case Nudge:
@@ -53,6 +78,12 @@ func encodeEvent(ev Event) ([]byte, error) {
 		env.Type = "delivery"
 		if e.Err != nil {
 			env.Err = e.Err.Error()
+			for name, kind := range errorKinds {
+				if errors.Is(e.Err, kind) {
+					env.ErrIs = name
+					break
+				}
+			}
 		}
 		e.Err = nil
 		ev = e
@@ -81,6 +112,8 @@ func decodeEvent(b []byte) (Event, error) {
 	switch env.Type {
 	case "message":
 		ev, err = decodeAs[Message](env.Data)
+	case "file":
+		ev, err = decodeAs[File](env.Data)
 	case "typing":
 		ev, err = decodeAs[Typing](env.Data)
 	case "nudge":
@@ -96,6 +129,9 @@ func decodeEvent(b []byte) (Event, error) {
 		d, err = decodeAs[DeliveryResult](env.Data)
 		if env.Err != "" {
 			d.Err = errors.New(env.Err)
+			if kind, ok := errorKinds[env.ErrIs]; ok {
+				d.Err = &queuedError{msg: env.Err, kind: kind}
+			}
 		}
 		ev = d
 	case "login":
@@ -222,6 +258,11 @@ func (o *outbox) drain(ctx context.Context) (bool, error) {
 // that a message delivered before a crash is not delivered again.
 func (o *outbox) deliver(ctx context.Context, fe Frontend, ev Event) error {
 	msg, isMsg := ev.(Message)
+	if f, isFile := ev.(File); isFile {
+		// A file is a message with an attachment as far as de-duplication
+		// and the metrics go.
+		msg, isMsg = Message{Portal: f.Portal, MSNID: f.MSNID, Time: f.Time}, true
+	}
 	if isMsg && msg.MSNID != "" {
 		if _, err := o.b.store.Messages.ByMSNID(ctx, string(msg.Portal), msg.MSNID); err == nil {
 			return nil // already delivered

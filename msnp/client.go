@@ -78,6 +78,7 @@ type Client struct {
 	delivering bool
 
 	conv convState // conversations and their switchboards (conversation.go)
+	p2p  p2pState  // display pictures and file transfers (p2psession.go)
 }
 
 // conn is one TCP connection and the state that lives and dies with it.

@@ -987,7 +987,11 @@ func (s *sbSession) messageLocked(e SBMessage) {
 		}
 		c.emit(ConversationUnsupported{Conversation: info, From: e.From, ContentType: ContentTypeDatacast})
 	case *P2PMessage:
-		c.emit(ConversationUnsupported{Conversation: info, From: e.From, ContentType: ContentTypeP2P})
+		// P2P to this endpoint goes to the session layer (p2psession.go),
+		// which reports the applications it declines as unsupported; P2P
+		// between others in a group switchboard, or to another endpoint
+		// of this account, is not ours to read.
+		c.p2pReceive(e.From, e.FriendlyName, ct)
 	case *InkMessage:
 		c.emit(ConversationUnsupported{Conversation: info, From: e.From, ContentType: ct.ContentType})
 	case *UnsupportedContent:

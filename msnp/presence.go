@@ -55,8 +55,13 @@ func (c *Client) SetStatus(ctx context.Context, s Status) error {
 	if cn == nil {
 		return ErrNotConnected
 	}
-	// Escargot silently drops a CHG without the client id.
-	_, err := cn.request(ctx, "CHG", nil, string(s), strconv.FormatUint(uint64(c.cfg.clientID()), 10))
+	// Escargot silently drops a CHG without the client id. The display
+	// picture's object rides on every CHG from MSNP9 (FACTS.md §5.1).
+	args := []string{string(s), strconv.FormatUint(uint64(c.cfg.clientID()), 10)}
+	if obj := c.chgObject(); obj != "" && cn.d.protocol() >= MSNP9 {
+		args = append(args, obj)
+	}
+	_, err := cn.request(ctx, "CHG", nil, args...)
 	if err != nil || cn.d.protocol() < MSNP16 || c.cfg.EndpointName == "" {
 		return err
 	}

@@ -80,6 +80,10 @@ type Store struct {
 	Messages *Messages
 	Queue    *Queue
 	KV       *KV
+
+	Avatars         *Avatars
+	Media           *Media
+	DisplayPictures *DisplayPictures
 }
 
 // Option adjusts Open.
@@ -175,6 +179,9 @@ func Open(ctx context.Context, dbType, uri string, log zerolog.Logger, opts ...O
 	s.Messages = &Messages{s}
 	s.Queue = &Queue{s: s, limit: o.queueLimit}
 	s.KV = &KV{s}
+	s.Avatars = &Avatars{s}
+	s.Media = &Media{s}
+	s.DisplayPictures = &DisplayPictures{s}
 	return s, nil
 }
 

@@ -267,11 +267,21 @@ func TestKV(t *testing.T) {
 // dbutil's dialect filter leaves no SQLite-only syntax for Postgres and
 // none of the Postgres lines for SQLite.
 func TestUpgradeDialectSections(t *testing.T) {
-	data, err := upgrades.Files.ReadFile("01-initial.sql")
+	files, err := upgrades.Files.ReadDir(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := bytes.Split(data, []byte("\n"))[1:]
+	var all []byte
+	for _, f := range files {
+		data, err := upgrades.Files.ReadFile(f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// each file's first line is its version header, not SQL
+		_, body, _ := bytes.Cut(data, []byte("\n"))
+		all = append(append(all, body...), '\n')
+	}
+	lines := bytes.Split(all, []byte("\n"))
 	for _, tc := range []struct {
 		dialect        dbutil.Dialect
 		banned, needed []string

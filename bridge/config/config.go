@@ -134,6 +134,34 @@ type Bridge struct {
 	// EncryptionKey encrypts stored MSN passwords (AES-256-GCM). Base64 of
 	// 32 bytes. Usually given as MSNBRIDGE_BRIDGE_ENCRYPTION_KEY.
 	EncryptionKey string `yaml:"encryption_key"`
+	// Files configures file transfers (both ways) and the media directory.
+	Files Files `yaml:"files"`
+	// DisplayPictures configures contacts' display pictures.
+	DisplayPictures DisplayPictures `yaml:"display_pictures"`
+}
+
+// Files configures MSN file transfers and the media directory that holds
+// them: files from MSN wait there for the frontends (a Matrix upload, an
+// XMPP link), files to MSN are copied there while they are offered.
+type Files struct {
+	// Dir is the media directory; relative to the working directory.
+	Dir string `yaml:"dir"`
+	// MaxSize is the largest file accepted either way; a larger one is
+	// declined and the user told. 0 turns file transfer off.
+	MaxSize ByteSize `yaml:"max_size"`
+	// Retention is how long a received file stays readable (and its links
+	// valid) before it is deleted.
+	Retention time.Duration `yaml:"retention"`
+}
+
+// DisplayPictures configures contacts' display pictures, fetched over MSN
+// P2P and cached once per content.
+type DisplayPictures struct {
+	// Enabled fetches contacts' display pictures and reports them to the
+	// frontends (ghost avatars, vCard photos).
+	Enabled bool `yaml:"enabled"`
+	// MaxSize is the largest picture fetched; larger ones are ignored.
+	MaxSize ByteSize `yaml:"max_size"`
 }
 
 // HTTP configures the operator's HTTP listener: Prometheus metrics, health

@@ -62,6 +62,15 @@ func Defaults() *Config {
 		},
 		Bridge: Bridge{
 			Permissions: map[string]string{},
+			Files: Files{
+				Dir:       "media",
+				MaxSize:   100 * MiB,
+				Retention: 7 * 24 * time.Hour,
+			},
+			DisplayPictures: DisplayPictures{
+				Enabled: true,
+				MaxSize: 1 * MiB,
+			},
 		},
 		HTTP: HTTP{
 			Metrics: true,

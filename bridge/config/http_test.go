@@ -54,8 +54,7 @@ func TestHTTPSection(t *testing.T) {
 	}
 }
 
-// TestHTTPPublicURL: public_url must be an http(s) URL and needs the
-// listener the files are served on.
+// TestHTTPPublicURL: public_url must be an http(s) URL.
 func TestHTTPPublicURL(t *testing.T) {
 	cfg, err := Parse([]byte("http:\n  listen: 127.0.0.1:29351\n  public_url: https://msn.example.org/bridge\n"))
 	if err != nil {
@@ -67,9 +66,5 @@ func TestHTTPPublicURL(t *testing.T) {
 	_, err = Parse([]byte("http:\n  listen: 127.0.0.1:29351\n  public_url: ftp://x\n"))
 	if ps := problemsOf(t, err); len(ps) != 1 || ps[0].Path != "http.public_url" || ps[0].Line != 3 {
 		t.Fatalf("ftp public_url: %v", ps)
-	}
-	_, err = Parse([]byte("http:\n  public_url: https://msn.example.org\n"))
-	if ps := problemsOf(t, err); len(ps) != 1 || ps[0].Path != "http.public_url" {
-		t.Fatalf("public_url without listen: %v", ps)
 	}
 }

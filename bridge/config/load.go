@@ -341,6 +341,15 @@ func setScalar(v reflect.Value, s, tag string) error {
 			return fmt.Errorf("expected a duration such as 30s or 2m, got %q", s)
 		}
 		v.SetInt(int64(dur))
+	case v.Type() == byteSizeType:
+		if tag != "" && tag != "!!int" && tag != "!!str" {
+			return fmt.Errorf("expected a size such as 10MiB, got %q", s)
+		}
+		n, err := ParseByteSize(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(n))
 	case v.Kind() == reflect.String:
 		if tag != "" && tag != "!!str" && tag != "!!int" && tag != "!!float" && tag != "!!bool" {
 			return fmt.Errorf("expected a string, got %s", tag)
@@ -386,6 +395,8 @@ func kindName(t reflect.Type) string {
 	switch {
 	case t == durationType:
 		return "a duration"
+	case t == byteSizeType:
+		return "a size"
 	case t.Kind() == reflect.Bool:
 		return "true or false"
 	case t.Kind() == reflect.Int:

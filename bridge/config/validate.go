@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate checks every value and returns all problems found as Problems,
@@ -253,7 +254,29 @@ func (v *validator) bridge() {
 			v.add("bridge.encryption_key", "must be the base64 of 32 bytes (e.g. `openssl rand -base64 32`)")
 		}
 	}
+	f := b.Files
+	if f.MaxSize > 0 {
+		v.required("bridge.files.dir", f.Dir)
+		if f.Retention < time.Minute {
+			v.add("bridge.files.retention", "must be at least 1m: frontends need time to fetch a file, got %s", f.Retention)
+		}
+	}
+	if f.MaxSize < 0 {
+		v.add("bridge.files.max_size", "must not be negative")
+	}
+	d := b.DisplayPictures
+	if d.MaxSize < 0 || (d.Enabled && d.MaxSize == 0) {
+		v.add("bridge.display_pictures.max_size", "must be positive when display pictures are enabled, e.g. 1MiB")
+	}
+	// Pictures are cached in the database and handed around whole.
+	if d.MaxSize > MaxDisplayPictureSize {
+		v.add("bridge.display_pictures.max_size", "must be at most %s (display pictures are kept in the database), got %s", MaxDisplayPictureSize, d.MaxSize)
+	}
 }
+
+// MaxDisplayPictureSize bounds bridge.display_pictures.max_size. MSN
+// clients send pictures of tens of kilobytes.
+const MaxDisplayPictureSize = 16 * MiB
 
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))
@@ -273,15 +296,10 @@ func (v *validator) http() {
 	if h.Listen != "" {
 		v.hostPort("http.listen", h.Listen, false)
 	}
+	v.url("http.public_url", h.PublicURL, false)
 	if h.ProvisioningSecret != "" && len(h.ProvisioningSecret) < MinSecretLength {
 		// Never echo the secret.
 		v.add("http.provisioning_secret", "must be at least %d characters (e.g. `openssl rand -hex 32`)", MinSecretLength)
-	}
-	if h.PublicURL != "" {
-		v.url("http.public_url", h.PublicURL, false)
-		if h.Listen == "" {
-			v.add("http.public_url", "needs http.listen: the files are served on that listener (or set %s)", EnvName("http.listen"))
-		}
 	}
 	if !h.Provisioning {
 		return

@@ -104,6 +104,9 @@ func run(ctx context.Context, cfg *config.Config, log *config.Logger) error {
 			return err
 		}
 		core.AddFrontend(gw)
+		if ops == nil && cfg.HTTP.PublicURL != "" {
+			log.Warn().Msg("http.public_url is set but http.listen is not: files from MSN cannot be linked to the bridge")
+		}
 		if ops != nil && cfg.HTTP.PublicURL != "" {
 			// Files from MSN, for XMPP servers without HTTP upload.
 			h, err := gw.MediaHandler(cfg.HTTP.PublicURL)

@@ -661,7 +661,7 @@ func (c *nsConn) chg(trid, status, caps, msnobj string) {
 	if base, _, _ := strings.Cut(caps, ":"); !validCaps(base) {
 		return
 	}
-	old := c.status
+	old, oldObj := c.status, c.msnobj
 	c.status, c.caps, c.msnobj = status, caps, msnobj
 	// With several endpoints (MPOP) the account has one presence: the
 	// one its latest CHG set, as on Escargot.
@@ -670,9 +670,10 @@ func (c *nsConn) chg(trid, status, caps, msnobj string) {
 		// Escargot's test for "no object" (libpurple sends a literal 0).
 		c.msnobj = ""
 	}
-	// Escargot tells the contacts only when the status itself changed
-	// (a new client id or object alone goes unnoticed), without UBX.
-	if old != status {
+	// Escargot tells the contacts when the status or the display picture
+	// changed (_m_chg's me_update with refresh_profile), without UBX; a
+	// new client id alone goes unnoticed.
+	if old != status || (oldObj != c.msnobj && c.ilnSent) {
 		c.s.fanOutStatus(c.acct, false)
 	}
 	c.s.notifyChanged()
