@@ -670,10 +670,11 @@ func (c *nsConn) chg(trid, status, caps, msnobj string) {
 		// Escargot's test for "no object" (libpurple sends a literal 0).
 		c.msnobj = ""
 	}
-	// Escargot tells the contacts when the status or the display picture
-	// changed (_m_chg's me_update with refresh_profile), without UBX; a
-	// new client id alone goes unnoticed.
-	if old != status || (oldObj != c.msnobj && c.ilnSent) {
+	// Escargot tells the contacts when the status changed or the client
+	// set a new object (a display picture: its msnp_ns.py _m_chg passes
+	// refresh_profile), without UBX; the same status and object again,
+	// or a new client id alone, go unnoticed.
+	if old != status || oldObj != c.msnobj {
 		c.s.fanOutStatus(c.acct, false)
 	}
 	c.s.notifyChanged()
