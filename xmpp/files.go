@@ -375,10 +375,16 @@ func fileLink(st *inStanza) (link string, explicit bool) {
 	return body, false
 }
 
+// errNotAFile says a bare link in a body turned out to be a web page (or
+// could not be fetched): it is sent as the text it is.
+var errNotAFile = errors.New("the link is not a file")
+
 // sendLinkedFile fetches link and gives it to the core as a file for the
 // portal's contact, in the background: a download must not hold up the
 // user's other stanzas. Errors go back to the user as an error reply to st.
-func (g *Gateway) sendLinkedFile(st *inStanza, portal bridge.Portal, link string) {
+// A link that came as a bare body (not explicit) and is no file is sent as
+// text instead.
+func (g *Gateway) sendLinkedFile(st *inStanza, portal bridge.Portal, link string, explicit bool) {
 	g.files.init(g.cfg.AllowPrivateURLs)
 	select {
 	case g.files.slots <- struct{}{}:
@@ -393,14 +399,21 @@ func (g *Gateway) sendLinkedFile(st *inStanza, portal bridge.Portal, link string
 	go func() {
 		defer g.files.running.Done()
 		defer func() { <-g.files.slots }()
-		if err := g.sendLinked(ctx, st, portal, link); err != nil {
+		err := g.sendLinked(ctx, st, portal, link, explicit)
+		if errors.Is(err, errNotAFile) {
+			cctx, cancel := context.WithTimeout(ctx, coreTimeout)
+			defer cancel()
+			g.sendText(cctx, st, portal, st.child("", "body").text())
+			return
+		}
+		if err != nil {
 			g.log.Info().Err(err).Str("user", st.user.ID).Msg("file not sent to MSN")
 			g.replyError(st, newErr(errCancel, "not-acceptable", "the file was not sent: "+err.Error()))
 		}
 	}()
 }
 
-func (g *Gateway) sendLinked(ctx context.Context, st *inStanza, portal bridge.Portal, link string) error {
+func (g *Gateway) sendLinked(ctx context.Context, st *inStanza, portal bridge.Portal, link string, explicit bool) error {
 	u, err := httpURL(link)
 	if err != nil {
 		return err
@@ -412,6 +425,9 @@ func (g *Gateway) sendLinked(ctx context.Context, st *inStanza, portal bridge.Po
 		return err
 	}
 	resp, err := g.fetchClient().Do(req)
+	if err != nil && !explicit {
+		return fmt.Errorf("%w: %v", errNotAFile, err)
+	}
 	if err != nil {
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
@@ -420,13 +436,16 @@ func (g *Gateway) sendLinked(ctx context.Context, st *inStanza, portal bridge.Po
 		return fmt.Errorf("fetching it failed: %w", err)
 	}
 	defer resp.Body.Close()
+	mimeType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if !explicit && (resp.StatusCode != http.StatusOK || mimeType == "text/html" || mimeType == "application/xhtml+xml") {
+		return fmt.Errorf("%w: %s, %s", errNotAFile, resp.Status, mimeType)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("fetching it failed: %s", resp.Status)
 	}
 	if resp.ContentLength < 0 {
 		return errors.New("its server did not say how large it is")
 	}
-	mimeType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	name := ""
 	if _, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil {
 		name = params["filename"]

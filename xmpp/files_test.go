@@ -314,6 +314,9 @@ func TestSendLinked(t *testing.T) {
 			w.Header().Set("Content-Disposition", `attachment; filename="report.pdf"`)
 			w.Header().Set("Content-Type", "application/pdf")
 			_, _ = w.Write(payload[:10])
+		case "/page.jpg":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write([]byte("<html>a page about a picture</html>"))
 		case "/ftp":
 			http.Redirect(w, r, "ftp://example.org/x", http.StatusFound)
 		default:
@@ -328,10 +331,10 @@ func TestSendLinked(t *testing.T) {
 
 	core := &mediaCore{}
 	g := newMediaGateway(t, core, true)
-	if err := g.sendLinked(ctx, st, portal, srv.URL+"/up/abc/holiday%20pic.png"); err != nil {
+	if err := g.sendLinked(ctx, st, portal, srv.URL+"/up/abc/holiday%20pic.png", false); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.sendLinked(ctx, st, portal, srv.URL+"/named"); err != nil {
+	if err := g.sendLinked(ctx, st, portal, srv.URL+"/named", true); err != nil {
 		t.Fatal(err)
 	}
 	if len(core.sent) != 2 {
@@ -347,17 +350,27 @@ func TestSendLinked(t *testing.T) {
 		t.Errorf("pending %+v %v", p, ok)
 	}
 	for _, bad := range []string{srv.URL + "/missing.png", srv.URL + "/ftp", srv.URL + "/chunked.bin"} {
-		if err := g.sendLinked(ctx, st, portal, bad); err == nil {
+		if err := g.sendLinked(ctx, st, portal, bad, true); err == nil {
 			t.Errorf("%s: sent", bad)
 		}
 	}
+	// A bare link in a body that is a web page, or broken, is no file: the
+	// caller sends it as text.
+	for _, page := range []string{srv.URL + "/page.jpg", srv.URL + "/missing.png"} {
+		if err := g.sendLinked(ctx, st, portal, page, false); !errors.Is(err, errNotAFile) {
+			t.Errorf("bare link %s: %v, want errNotAFile", page, err)
+		}
+	}
+	if err := g.sendLinked(ctx, st, portal, srv.URL+"/page.jpg", true); err != nil {
+		t.Errorf("an explicit link to HTML is still a file: %v", err)
+	}
 	core.sendErr = errors.New("file too large")
-	if err := g.sendLinked(ctx, st, portal, srv.URL+"/named"); err == nil || !strings.Contains(err.Error(), "too large") {
+	if err := g.sendLinked(ctx, st, portal, srv.URL+"/named", true); err == nil || !strings.Contains(err.Error(), "too large") {
 		t.Errorf("core refusal: %v", err)
 	}
 
 	strict := newMediaGateway(t, &mediaCore{}, false)
-	err := strict.sendLinked(ctx, st, portal, srv.URL+"/named")
+	err := strict.sendLinked(ctx, st, portal, srv.URL+"/named", true)
 	if !errors.Is(err, errPrivateAddress) {
 		t.Errorf("loopback link: %v, want errPrivateAddress", err)
 	}

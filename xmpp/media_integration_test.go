@@ -234,6 +234,13 @@ func TestMediaWithProsody(t *testing.T) {
 		if c := core.waitCall(t, "SendMessage"); c.text.Body != "x" {
 			t.Errorf("text beside the link: %q", c.text.Body)
 		}
+
+		// A bare link that is no file goes as the text it is.
+		bare := "http://127.0.0.1:15280/file_share/nope/gone.png"
+		alice.SendRaw(t, `<message xmlns='jabber:client' type='chat' id='f4' to='`+bobJID+`'><body>`+bare+`</body></message>`)
+		if c := core.waitCall(t, "SendMessage"); c.text.Body != bare {
+			t.Errorf("a bare broken link sent as %q", c.text.Body)
+		}
 	})
 }
 
