@@ -180,6 +180,9 @@ func inline(mimeType string) bool {
 	return false
 }
 
+// errNoSuchFile is the answer for a well-formed id the core does not have.
+const errNoSuchFile = "no such file: links to files from MSN expire"
+
 func (g *Gateway) serveMedia(w http.ResponseWriter, r *http.Request) {
 	id, name := r.PathValue("id"), r.PathValue("name")
 	if !validMediaID(id) || name == "" {
@@ -188,7 +191,7 @@ func (g *Gateway) serveMedia(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := g.core.OpenMedia(r.Context(), bridge.MediaID(id))
 	if errors.Is(err, bridge.ErrNoSuchMedia) {
-		http.NotFound(w, r)
+		http.Error(w, errNoSuchFile, http.StatusNotFound)
 		return
 	}
 	if err != nil {
