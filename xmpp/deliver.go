@@ -54,7 +54,7 @@ func (g *Gateway) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Eve
 		if old, ok := g.state.contact(user.ID, NormalizePassport(e.Contact.Passport)); ok && old.FriendlyName != e.Contact.FriendlyName && e.Contact.FriendlyName != "" {
 			g.pushRosterItem(user.ID, e.Contact)
 		}
-		g.state.setContact(user.ID, e.Contact)
+		g.state.setPresence(user.ID, e.Contact)
 		p, err := g.contactPresence(user.ID, e.Contact)
 		if err != nil {
 			return "", undeliverable("presence of a contact without a JID: %v", err)

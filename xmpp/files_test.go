@@ -239,7 +239,7 @@ func TestAvatarInPresence(t *testing.T) {
 	g := newMediaGateway(t, &mediaCore{}, false)
 	const user = "u@example.org"
 	encode := func(c bridge.Contact) string {
-		g.state.setContact(user, c)
+		g.state.setPresence(user, c)
 		p, err := g.contactPresence(user, c)
 		if err != nil {
 			t.Fatal(err)
@@ -265,6 +265,14 @@ func TestAvatarInPresence(t *testing.T) {
 	bob.Status = bridge.StatusOffline
 	if got := encode(bob); strings.Contains(got, "vcard-temp") {
 		t.Errorf("unavailable presence with a photo: %s", got)
+	}
+	// Other events do not speak for the picture.
+	bob.Status, bob.Avatar = bridge.StatusOnline, "0a1b"
+	encode(bob)
+	bob.Avatar = ""
+	g.state.setContact(user, bob)
+	if c, _ := g.state.contact(user, "bob@x.org"); c.Avatar != "0a1b" || g.state.avatarGone(user, "bob@x.org") {
+		t.Errorf("a contact change without a picture dropped it: %+v", c)
 	}
 }
 

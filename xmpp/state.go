@@ -69,23 +69,41 @@ func (s *state) userContacts(user string) []bridge.Contact {
 	return out
 }
 
+// setContact records what an event said of a contact. Only Presence
+// events (setPresence) speak for the picture: others leave it as it was.
 func (s *state) setContact(user string, c bridge.Contact) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.contacts[user]
-	if m == nil {
-		m = make(map[string]bridge.Contact)
-		s.contacts[user] = m
-	}
 	p := NormalizePassport(c.Passport)
-	old, known := m[p]
+	if old, known := s.contacts[user][p]; known && c.Avatar == "" {
+		c.Avatar = old.Avatar
+	}
+	s.putLocked(user, p, c)
+}
+
+// setPresence records a contact from a Presence event, picture included: a
+// picture that goes away while they are online is known to be gone.
+func (s *state) setPresence(user string, c bridge.Contact) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := NormalizePassport(c.Passport)
+	old, known := s.contacts[user][p]
 	switch {
 	case c.Avatar != "":
 		delete(s.noAvatar, key(user, p))
 	case known && old.Avatar != "" && c.Status != bridge.StatusOffline && c.Status != "":
 		s.noAvatar[key(user, p)] = true
 	}
-	m[p] = c
+	s.putLocked(user, p, c)
+}
+
+func (s *state) putLocked(user, passport string, c bridge.Contact) {
+	m := s.contacts[user]
+	if m == nil {
+		m = make(map[string]bridge.Contact)
+		s.contacts[user] = m
+	}
+	m[passport] = c
 }
 
 // avatarGone says the contact's picture went away while they were online.
