@@ -74,6 +74,7 @@ type avatarFetcher struct {
 	enabled bool
 	maxSize int64
 	fetches atomic.Int64 // fetches started, for tests
+	backoff time.Duration
 
 	mu       sync.Mutex
 	inflight map[string][]avatarWaiter // by hash; the first waiter fetches
@@ -81,7 +82,7 @@ type avatarFetcher struct {
 }
 
 func newAvatarFetcher(b *Bridge, c config.DisplayPictures) *avatarFetcher {
-	return &avatarFetcher{b: b, enabled: c.Enabled && c.MaxSize > 0, maxSize: int64(c.MaxSize),
+	return &avatarFetcher{b: b, enabled: c.Enabled && c.MaxSize > 0, maxSize: int64(c.MaxSize), backoff: 30 * time.Second,
 		inflight: map[string][]avatarWaiter{}, failures: map[string]avatarFailure{}}
 }
 
@@ -191,12 +192,17 @@ func (f *avatarFetcher) fetch(w avatarWaiter, hash string) {
 			fl = avatarFailure{hash: hash}
 		}
 		fl.n++
-		fl.until = time.Now().Add(min(30*time.Second<<min(fl.n-1, 7), time.Hour))
+		fl.until = time.Now().Add(min(f.backoff<<min(fl.n-1, 7), time.Hour))
 		f.failures[key] = fl
 	}
 	f.mu.Unlock()
 	if err != nil {
 		l.log.Info().Err(err).Str("contact", w.passport).Msg("could not fetch a display picture; will retry later")
+		// Nothing else may ask again (a contact who does not change their
+		// status), so the retry is scheduled; it gives up after a few.
+		if n := f.failureCount(key); n < maxAvatarAttempts {
+			time.AfterFunc(time.Until(f.failureUntil(key)), func() { l.retryAvatar(w.passport, w.obj, hash) })
+		}
 		// Others who waited for the same picture try through their own
 		// logins: the contact may answer them.
 		for _, o := range waiters[1:] {
@@ -209,6 +215,38 @@ func (f *avatarFetcher) fetch(w avatarWaiter, hash string) {
 	for _, o := range waiters {
 		o.l.avatarArrived(o.passport, hash)
 	}
+}
+
+// maxAvatarAttempts is how many times one picture is tried for a contact
+// before only a presence change asks for it again.
+const maxAvatarAttempts = 6
+
+func (f *avatarFetcher) failureCount(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failures[key].n
+}
+
+func (f *avatarFetcher) failureUntil(key string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failures[key].until
+}
+
+// retryAvatar asks again for a picture whose fetch failed, through the
+// session of the moment, if the contact still shows it.
+func (l *login) retryAvatar(passport string, obj msnp.MSNObject, hash string) {
+	if l.b.ctx.Err() != nil || l.currentState() != LoginConnected {
+		return
+	}
+	client := l.currentClient()
+	l.mu.Lock()
+	want, have := l.avatarWant[passport], l.seen[passport].Avatar
+	l.mu.Unlock()
+	if client == nil || want != hash || have == hash {
+		return
+	}
+	l.b.avatars.request(avatarWaiter{l: l, client: client, passport: passport, obj: obj}, hash)
 }
 
 // avatarArrived reports a contact's picture once it is cached, if it is
@@ -328,14 +366,17 @@ func (b *Bridge) SetDisplayPicture(ctx context.Context, user UserID, img []byte)
 	if _, err := b.store.Users.Ensure(ctx, user.storeID(), int(b.perms.Of(user))); err != nil {
 		return err
 	}
+	l := b.loginOf(user)
+	if l == nil {
+		return b.store.DisplayPictures.Set(ctx, user.storeID(), pic)
+	}
+	l.pictureMu.Lock()
+	defer l.pictureMu.Unlock()
 	if err := b.store.DisplayPictures.Set(ctx, user.storeID(), pic); err != nil {
 		return err
 	}
-	// Applied now when signed in; otherwise at the next sign-in.
-	l := b.loginOf(user)
-	if l == nil || l.currentState() != LoginConnected {
-		return nil
-	}
+	// A session under way takes it now (msnp sends it with its next CHG,
+	// or at once when online); a later one at its sign-in.
 	if c := l.currentClient(); c != nil {
 		if _, err := c.SetDisplayPicture(ctx, pic); err != nil {
 			return fmt.Errorf("the picture is saved, but MSN did not take it now (%w); it is applied at the next sign-in", explainMSNError(err))
@@ -347,6 +388,8 @@ func (b *Bridge) SetDisplayPicture(ctx context.Context, user UserID, img []byte)
 // applyDisplayPicture gives a new session the user's display picture, so
 // that the first CHG carries it.
 func (l *login) applyDisplayPicture(ctx context.Context, client *msnp.Client) {
+	l.pictureMu.Lock()
+	defer l.pictureMu.Unlock()
 	pic, err := l.b.store.DisplayPictures.Get(ctx, l.user.storeID())
 	if errors.Is(err, store.ErrNotFound) {
 		return

@@ -25,6 +25,7 @@ type fakeFrontend struct {
 	kind string
 	mu   sync.Mutex
 	evs  []bridge.Event
+	who  []bridge.UserID // the user of each event in evs
 	down bool
 	n    int
 	wake chan struct{}
@@ -43,6 +44,7 @@ func (f *fakeFrontend) Deliver(ctx context.Context, user bridge.UserID, ev bridg
 		return "", errors.New("homeserver unreachable")
 	}
 	f.evs = append(f.evs, ev)
+	f.who = append(f.who, user)
 	f.n++
 	select {
 	case f.wake <- struct{}{}:
@@ -103,7 +105,10 @@ type env struct {
 	key   string
 	// queueLimit bounds the store's event queue per user (0: default).
 	queueLimit int
-	proto      msnp.Protocol
+	// files and pictures configure issue 11's features (zero: off).
+	files    config.Files
+	pictures config.DisplayPictures
+	proto    msnp.Protocol
 }
 
 func newEnv(t *testing.T) *env { return newEnvProto(t, msnp.MSNP12) }
@@ -146,7 +151,7 @@ func (e *env) start(t *testing.T) {
 		MSN: e.msnConfig(),
 		Bridge: config.Bridge{Permissions: map[string]string{
 			"example.org": "user", "@mallory:evil.example": "none",
-		}},
+		}, Files: e.files, DisplayPictures: e.pictures},
 		Store: st, Log: zerolog.Nop(),
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
 		DeliveryRetry: 20 * time.Millisecond,

@@ -86,6 +86,8 @@ func explainP2PError(err error, contact string) error {
 		return fmt.Errorf("%w: %s's client did not answer in time", ErrFileDeclined, contact)
 	case errors.Is(err, msnp.ErrP2PCancelled):
 		return fmt.Errorf("%s cancelled the transfer", contact)
+	case errors.Is(err, msnp.ErrP2PCorrupt):
+		return errors.New("the data that arrived did not match what was announced")
 	case errors.Is(err, msnp.ErrP2PTooLarge):
 		return fmt.Errorf("%w: more data arrived than was announced", errTooLarge)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -46,6 +46,10 @@ type login struct {
 	presenceMu sync.Mutex
 	// fetchSlots bounds the display-picture fetches this login runs.
 	fetchSlots chan struct{}
+	// pictureMu makes reading the user's display picture from the store
+	// and giving it to the client one step, so that a new picture set
+	// during a sign-in is not overtaken by the old one.
+	pictureMu sync.Mutex
 }
 
 func (b *Bridge) newLogin(user UserID, rec store.Login) *login {
@@ -266,7 +270,7 @@ func (l *login) handle(client *msnp.Client, ev msnp.Event) {
 		l.presenceMu.Unlock()
 		if fetch != "" {
 			obj, _ := msnp.ParseMSNObject(ev.(msnp.ContactPresence).MSNObject)
-			l.b.avatars.request(avatarWaiter{l: l, client: client, passport: contact.Passport, obj: obj}, fetch)
+			l.b.avatars.request(avatarWaiter{l: l, client: client, passport: strings.ToLower(contact.Passport), obj: obj}, fetch)
 		}
 	case msnp.AddedBy:
 		c, _ := client.Contact(e.Passport)

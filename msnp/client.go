@@ -382,6 +382,7 @@ func (c *Client) syncList(ctx context.Context, cn *conn) error {
 // Close logs out (OUT) and closes the connection. The handler then gets
 // Disconnected with ReasonLoggedOut.
 func (c *Client) Close() error {
+	c.p2pClose()
 	c.closeSwitchboards()
 	cn := c.current()
 	if cn == nil {

@@ -51,8 +51,9 @@ type ConversationNudge struct {
 }
 
 // ConversationUnsupported is content this package does not interpret: P2P
-// (file transfers, display pictures), ink, winks, voice clips, unknown
-// types. The bridge should tell the user something arrived.
+// applications it declines (webcam, winks, voice, sharing folders; display
+// pictures and files are handled, see FetchMSNObject and FileOffer), ink,
+// unknown types. The bridge should tell the user something arrived.
 type ConversationUnsupported struct {
 	Conversation      ConversationInfo
 	From, ContentType string

@@ -5,9 +5,9 @@
 // codes, login (Tweener, SSO), challenges, the contact list, presence,
 // switchboard connections (Switchboard), the conversations built on them
 // (Conversation: one live switchboard each, ordered sends that survive the
-// switchboard dying, invitations answered and attached) and the payload
-// formats carried in MSG. It knows
-// nothing of bridges and imports nothing else of this module, so it can be
+// switchboard dying, invitations answered and attached), the payload formats
+// carried in MSG, and MSNP2P v1 over switchboards (display pictures and
+// file transfers: p2p.go, slp.go, p2psession.go). It knows nothing of bridges and imports nothing else of this module, so it can be
 // used alone.
 //
 // The dialects it speaks are those recorded in the revival servers'

@@ -65,7 +65,12 @@ const (
 
 // DefaultClientID is what the client advertises unless told otherwise: the
 // MSN 7.0 version nibble (Escargot's basic capabilities) and, honestly, the
-// bot bit. It claims no ink, webcam or P2P, so peers do not try them.
+// bot bit. A non-zero version nibble is what peers read as "speaks
+// MSNObject P2P" (MSNC1+, FACTS.md §5.2; libpurple tries P2P only with
+// clientid & 0xF0000000): display pictures and file transfers work in both
+// directions through the switchboard (p2psession.go). It claims no ink,
+// webcam, winks or voice clips, and, sending no extended capabilities on
+// MSNP16+, never P2Pv2 (0x20 there), so WLM 2009 speaks P2P v1 with us.
 const DefaultClientID = CapVersion70 | CapBot
 
 // ClientInfo is what CVR tells the server about the client.

@@ -64,14 +64,14 @@ const defaultFetchLimit = 10 << 20
 // the account, SHA1D, SHA1C, Location "0", Friendly "AAA="), sends it with
 // the next and every later CHG (SetStatus, and SetStatus after a reconnect
 // of this Client, keep it), and serves the data to contacts who INVITE for
-// it. While online it sends a CHG at once. nil clears it.
+// it. While online it sends a CHG at once. nil (or empty) clears it.
 func (c *Client) SetDisplayPicture(ctx context.Context, data []byte) (MSNObject, error) {
 	if len(data) > maxOwnPicture {
 		return MSNObject{}, fmt.Errorf("%w: display picture of %d bytes, over %d", ErrP2PTooLarge, len(data), maxOwnPicture)
 	}
 	var obj MSNObject
 	c.p2p.mu.Lock()
-	if data == nil {
+	if len(data) == 0 {
 		c.p2p.picture = nil
 	} else {
 		obj = NewMSNObject(strings.ToLower(c.passport), MSNObjectDisplayPicture, "0", "", data)

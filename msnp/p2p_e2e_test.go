@@ -3,6 +3,7 @@ package msnp_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"math/rand"
@@ -244,4 +245,147 @@ func TestP2PTimeouts(t *testing.T) {
 	if err := o.Transfer.Accept(ctxT(t), io.Discard); err == nil {
 		t.Fatal("accepting an offer that timed out succeeded")
 	}
+}
+
+// readHook calls hook once n bytes were read from r.
+type readHook struct {
+	r    io.Reader
+	n    int
+	hook func()
+}
+
+func (h *readHook) Read(p []byte) (int, error) {
+	k, err := h.r.Read(p)
+	h.n -= k
+	if h.n <= 0 && h.hook != nil {
+		h.hook()
+		h.hook = nil
+	}
+	return k, err
+}
+
+// TestP2PFileDoesNotStarveText: text sent during a big transfer reaches the
+// contact between two data packets, long before the file's end.
+func TestP2PFileDoesNotStarveText(t *testing.T) {
+	s, cs, evs := chatSetup(t, msnp.MSNP12, alice, bob)
+	a := cs[0]
+	data := testData(300<<10, 21)
+	go func() {
+		o := nextOffer(t, evs[1])
+		o.Transfer.Accept(ctxT(t), io.Discard)
+	}()
+	textErr := make(chan error, 1)
+	src := &readHook{r: bytes.NewReader(data), n: 30 << 10, hook: func() {
+		go func() { textErr <- a.Chat(bob).SendText(ctxT(t), "still here", msnp.DefaultTextFormat()) }()
+	}}
+	if err := a.SendFile(ctxT(t), bob, msnp.OutgoingFile{Name: "big", Size: int64(len(data)), Data: src}); err != nil {
+		t.Fatalf("SendFile: %v", err)
+	}
+	if err := <-textErr; err != nil {
+		t.Fatalf("SendText during the transfer: %v", err)
+	}
+	textAt, lastData := -1, -1
+	for i, d := range s.Delivered(bob) {
+		m, err := msnp.ParseMessage(d.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m.ContentType() {
+		case msnp.ContentTypeText:
+			textAt = i
+		case msnp.ContentTypeP2P:
+			if h, _, _, err := msnp.ParseP2P(m.Body); err == nil && h.Flags == msnp.P2PFlagFileData {
+				lastData = i
+			}
+		}
+	}
+	// 30 KB of 300 were read when the text was sent: about 225 data
+	// packets were still to go.
+	if textAt < 0 || lastData-textAt < 100 {
+		t.Fatalf("text relayed at %d, the last data packet at %d: the text waited for the file", textAt, lastData)
+	}
+}
+
+// TestP2PDisplayPictureInCHG: the object rides on every CHG, also after a
+// reconnect of the same Client, and clearing it reaches contacts.
+func TestP2PDisplayPictureInCHG(t *testing.T) {
+	forVersions(t, p2pVersions, func(t *testing.T, p msnp.Protocol) {
+		_, cs, evs := chatSetup(t, p, alice, bob)
+		a := cs[0]
+		obj, err := a.SetDisplayPicture(ctxT(t), testData(300, 31))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := contactObject(t, evs[1], alice); got.SHA1D != obj.SHA1D || got.SHA1C != obj.SHA1C || got.Friendly != "" || got.Location != "0" {
+			t.Fatalf("bob sees %+v, want %+v", got, obj)
+		}
+		if err := a.SetStatus(ctxT(t), msnp.StatusBusy); err != nil {
+			t.Fatal(err)
+		}
+		busy := evs[1].next(t, "alice busy", func(e msnp.Event) bool {
+			cp, ok := e.(msnp.ContactPresence)
+			return ok && cp.Passport == alice && cp.Status == msnp.StatusBusy
+		}).(msnp.ContactPresence)
+		if o, _ := msnp.ParseMSNObject(busy.MSNObject); o.SHA1D != obj.SHA1D {
+			t.Fatalf("CHG BSY lost the object: %q", busy.MSNObject)
+		}
+		a.Close()
+		evs[1].next(t, "alice offline", func(e msnp.Event) bool {
+			o, ok := e.(msnp.ContactOffline)
+			return ok && o.Passport == alice
+		})
+		if err := a.Connect(ctxT(t)); err != nil {
+			t.Fatalf("reconnect: %v", err)
+		}
+		if err := a.SetStatus(ctxT(t), msnp.StatusOnline); err != nil {
+			t.Fatal(err)
+		}
+		if got := contactObject(t, evs[1], alice); got.SHA1D != obj.SHA1D {
+			t.Fatalf("after the reconnect bob sees %+v", got)
+		}
+		if _, err := a.SetDisplayPicture(ctxT(t), nil); err != nil {
+			t.Fatal(err)
+		}
+		evs[1].next(t, "alice without a picture", func(e msnp.Event) bool {
+			cp, ok := e.(msnp.ContactPresence)
+			return ok && cp.Passport == alice && cp.MSNObject == ""
+		})
+		if _, ok := a.DisplayPicture(); ok {
+			t.Fatal("DisplayPicture still set after clearing it")
+		}
+	})
+}
+
+func invite(from, to, euf, app, ctxt string) *msnp.SLPMessage {
+	return &msnp.SLPMessage{Method: "INVITE", Target: to, To: to, From: from,
+		Branch: "{11111111-2222-3333-4444-555555555555}", CallID: "{66666666-7777-8888-9999-000000000000}",
+		ContentType: msnp.SLPSessionRequest, Body: []msnp.MIMEHeader{
+			{Name: "EUF-GUID", Value: euf}, {Name: "SessionID", Value: "4242"},
+			{Name: "AppID", Value: app}, {Name: "Context", Value: ctxt}}}
+}
+
+// TestP2PUnsupportedAndChunkedSLP: an application we do not speak
+// (webcam) is declined and reported; an INVITE spanning several packets
+// (a file context with a preview) is reassembled.
+func TestP2PUnsupportedAndChunkedSLP(t *testing.T) {
+	_, cs, evs := chatSetup(t, msnp.MSNP18, alice, bob)
+	b := cs[1]
+	msnp.SendSLP(b, alice, invite(bob, alice, "{4BD96FC0-AB17-4425-A14A-439185962DC8}", "4", "e30="))
+	u := evs[0].next(t, "ConversationUnsupported", is[msnp.ConversationUnsupported]).(msnp.ConversationUnsupported)
+	if u.From != bob || u.ContentType != msnp.ContentTypeP2P {
+		t.Fatalf("unsupported %+v", u)
+	}
+	// 574 bytes of context and a 2 KB preview: about 3.5 KB of base64,
+	// three packets.
+	ctx := append(msnp.FileContext("pic.png", 1234), testData(2000, 41)...)
+	m := invite(bob, alice, msnp.EUFGUIDFile, "2", base64.StdEncoding.EncodeToString(ctx))
+	if len(m.Bytes()) <= 2*1202 {
+		t.Fatalf("the INVITE is only %d bytes", len(m.Bytes()))
+	}
+	msnp.SendSLP(b, alice, m)
+	o := nextOffer(t, evs[0])
+	if o.Name != "pic.png" || o.Size != 1234 || o.From != bob {
+		t.Fatalf("offer %+v", o)
+	}
+	o.Transfer.Decline()
 }

@@ -897,5 +897,17 @@ func parseFileContext(b []byte) (name string, size int64, err error) {
 	return name, int64(sz), nil
 }
 
+// p2pClose ends every transfer (Client.Close): nothing more can be sent.
+func (c *Client) p2pClose() {
+	c.p2p.mu.Lock()
+	defer c.p2p.mu.Unlock()
+	for _, l := range c.p2p.links {
+		for _, s := range l.sessions {
+			s.finishLocked(ErrNotConnected, false)
+		}
+		l.ctrl, l.streams, l.in = nil, nil, nil
+	}
+}
+
 // errNoSession is returned when the bounds leave no room for a session.
 var errNoSession = errors.New("msnp: p2p: too many transfers with this contact")

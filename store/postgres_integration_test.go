@@ -92,6 +92,9 @@ func TestPostgresSchemaTypes(t *testing.T) {
 		{"event_queue", "id", "bigint", "YES"},
 		{"event_queue", "payload", "bytea", "NO"},
 		{"users", "created_at", "bigint", "NO"},
+		{"avatars", "data", "bytea", "NO"},
+		{"display_pictures", "data", "bytea", "NO"},
+		{"media", "size", "bigint", "NO"},
 	} {
 		var typ, identity string
 		err := s.db.QueryRow(ctx, `SELECT data_type, is_identity FROM information_schema.columns

@@ -64,6 +64,12 @@ type Peer struct {
 	changed    chan struct{} // closed and replaced on every change the Wait* functions watch
 	closed     bool
 	links      map[string]*p2pLink // by lower-cased remote passport
+	texts      []ReceivedText
+
+	// tamper, set by this package's tests only, may change each P2P
+	// message the Peer sends ("ack", "INVITE", "200 OK", "display picture
+	// data"…) to play a broken client.
+	tamper func(what string, h *p2pHeader, data []byte) []byte
 
 	done chan struct{} // closed when the NS reader ends
 	wg   sync.WaitGroup

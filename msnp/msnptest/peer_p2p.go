@@ -56,11 +56,11 @@ type p2pLink struct {
 }
 
 type sentP2P struct {
-	what          string
-	session       uint32
-	total         uint64
-	ackUID        uint32
-	acked, wanted bool
+	what    string
+	session uint32
+	total   uint64
+	ackUID  uint32
+	acked   bool
 }
 
 type partialP2P struct {
@@ -78,6 +78,8 @@ type p2pSession struct {
 
 	accepted, prepared bool
 	finished, byeSeen  bool
+	transBranch        string // the branch of our transreqbody INVITE
+	transAnswered      bool
 	err                error
 	obj                msnp.MSNObject
 	name               string
@@ -118,23 +120,21 @@ func (p *Peer) sendP2P(ctx context.Context, sb *peerSB, l *p2pLink, what string,
 	h.Total = uint64(len(data))
 	if h.Flags != p2pFlagAck {
 		h.AckID = randID()
-		l.sent[h.ID] = &sentP2P{what: what, session: h.Session, total: h.Total, ackUID: h.AckID, wanted: true}
+		l.sent[h.ID] = &sentP2P{what: what, session: h.Session, total: h.Total, ackUID: h.AckID}
 	} else {
 		h.Total = h.AckSize
 	}
+	tamper := p.tamper
 	p.mu.Unlock()
-	head := p2pMIME(l.remote)
-	off := 0
-	for first := true; first || off < len(data); first = false {
+	if tamper != nil {
+		data = tamper(what, &h, data)
+	}
+	for _, payload := range p2pChunks(l.remote, h, data, appID) {
 		if abort != nil {
 			if err := abort(); err != nil {
 				return h.ID, err
 			}
 		}
-		n := min(len(data)-off, p2pMaxChunk)
-		c := h
-		c.Offset, c.Length = uint64(off), uint32(n)
-		payload := append([]byte(head), encodeP2P(c, data[off:off+n], appID)...)
 		var err error
 		if window {
 			err = sb.sendMSG(ctx, "D", payload, false)
@@ -144,28 +144,68 @@ func (p *Peer) sendP2P(ctx context.Context, sb *peerSB, l *p2pLink, what string,
 		if err != nil {
 			return h.ID, err
 		}
-		off += n
 	}
 	return h.ID, nil
+}
+
+// p2pChunks renders a P2P message to dest as MSG payloads of at most 1202
+// data bytes each, sharing h's Identifier and TotalSize with increasing
+// offsets (libpurple msn_slplink_send_msgpart). A message without data is
+// one chunk.
+func p2pChunks(dest string, h p2pHeader, data []byte, appID uint32) [][]byte {
+	head := p2pMIME(dest)
+	var out [][]byte
+	for off := 0; off == 0 || off < len(data); {
+		n := min(len(data)-off, p2pMaxChunk)
+		c := h
+		c.Offset, c.Length = uint64(off), uint32(n)
+		out = append(out, append([]byte(head), encodeP2P(c, data[off:off+n], appID)...))
+		off += n
+		if n == 0 {
+			break
+		}
+	}
+	return out
+}
+
+// makeAck is the ack of a complete message whose first chunk had header
+// of, to be sent with Identifier id (libpurple msn_p2p_info_create_ack:
+// the same SessionID, flags 2, AckIdentifier = its Identifier,
+// AckUniqueID = its AckIdentifier, TotalSize and AckDataSize = its
+// TotalSize).
+func makeAck(of p2pHeader, id uint32) p2pHeader {
+	return p2pHeader{Session: of.Session, ID: id, Total: of.Total, Flags: p2pFlagAck, AckID: of.ID, AckUID: of.AckID, AckSize: of.Total}
+}
+
+// newSLP is an MSNSLP message of session s from one user to another, its
+// headers in the order libpurple's msn_slpmsg_sip_new and WLM write them.
+func newSLP(s *p2pSession, from, to, startLine string, cseq int, ctype string, body []slpField) *slpMessage {
+	return &slpMessage{StartLine: startLine, Headers: []slpField{
+		{"To", slpAddr(to)},
+		{"From", slpAddr(from)},
+		{"Via", "MSNSLP/1.0/TLP ;branch=" + s.branch},
+		// "CSeq: 0 " with its trailing blank, as WLM writes it (the
+		// capture in Escargot's front/msn/msnp_sb.py), so that readers
+		// of our messages must trim.
+		{"CSeq", strconv.Itoa(cseq) + " "},
+		{"Call-ID", s.callID},
+		{"Max-Forwards", "0"},
+		{"Content-Type", ctype},
+	}, Body: body}
 }
 
 // sendSLP sends an MSNSLP message of session s (session 0, flags 0,
 // footer 0).
 func (p *Peer) sendSLP(ctx context.Context, s *p2pSession, l *p2pLink, startLine string, cseq int, ctype string, body []slpField, window bool) (uint32, error) {
-	m := &slpMessage{StartLine: startLine, Headers: []slpField{
-		{"To", slpAddr(l.remote)},
-		{"From", slpAddr(p.passport)},
-		{"Via", "MSNSLP/1.0/TLP ;branch=" + s.branch},
-		{"CSeq", strconv.Itoa(cseq)},
-		{"Call-ID", s.callID},
-		{"Max-Forwards", "0"},
-		{"Content-Type", ctype},
-	}, Body: body}
+	m := newSLP(s, p.passport, l.remote, startLine, cseq, ctype, body)
+	p.mu.Lock()
+	sb := s.sb
+	p.mu.Unlock()
 	what := strings.Fields(startLine)[0]
 	if what == "MSNSLP/1.0" {
 		what = startLine[len("MSNSLP/1.0 "):]
 	}
-	return p.sendP2P(ctx, s.sb, l, what, p2pHeader{}, m.bytes(), p2pAppSLP, window, nil)
+	return p.sendP2P(ctx, sb, l, what, p2pHeader{}, m.bytes(), p2pAppSLP, window, nil)
 }
 
 // waitAcked waits until the message id to remote is acked.
@@ -236,7 +276,7 @@ func (p *Peer) handleP2P(sb *peerSB, from string, body []byte) {
 	p.mu.Unlock()
 	// Every complete message is acked before it is acted on, as libpurple
 	// does (process_complete_msg: send the ACK, then what is queued).
-	ack := p2pHeader{Session: h.Session, Flags: p2pFlagAck, AckID: h.ID, AckUID: m.first.AckID, AckSize: h.Total}
+	ack := makeAck(m.first, 0)
 	p.sendP2P(context.Background(), sb, l, "ack", ack, nil, p2pAppSLP, false, nil)
 	p.completeP2P(sb, l, m.first, m.appID, m.buf)
 }
@@ -453,8 +493,18 @@ func (p *Peer) handleResponse(l *p2pLink, s *p2pSession, m *slpMessage) {
 		return
 	}
 	ctype := m.header("Content-Type")
-	if ctype == "application/x-msnmsgr-transrespbody" {
-		return // we never ask for a direct connection
+	if s.transBranch != "" && !s.transAnswered {
+		// The answer to our direct-connection INVITE (libpurple got_ok:
+		// 200 OK transrespbody, "Listening: false" when it cannot listen).
+		s.transAnswered = true
+		p.notifyLocked()
+		if ctype != "application/x-msnmsgr-transrespbody" {
+			p.violationLocked("SLP %q from %s answers our transreqbody INVITE with Content-Type %q", m.StartLine, l.remote, ctype)
+		}
+		if via, _ := strings.CutPrefix(m.header("Via"), "MSNSLP/1.0/TLP ;branch="); !strings.EqualFold(via, s.transBranch) {
+			p.violationLocked("SLP %q from %s answers our transreqbody INVITE with branch %s, want %s", m.StartLine, l.remote, via, s.transBranch)
+		}
+		return
 	}
 	if ctype != "application/x-msnmsgr-sessionreqbody" {
 		p.violationLocked("SLP %q from %s with Content-Type %q", m.StartLine, l.remote, ctype)
@@ -483,15 +533,16 @@ func (p *Peer) handleInvite(sb *peerSB, l *p2pLink, old *p2pSession, m *slpMessa
 	ctx := context.Background()
 	ctype := m.header("Content-Type")
 	if ctype == "application/x-msnmsgr-transreqbody" {
-		// WLM asks to connect directly; we cannot listen, so we say so
-		// and the data stays in the switchboard (MSNPSharp, aMSN).
+		// They ask to connect directly; we cannot listen, so we say so
+		// and the data stays in the switchboard (libpurple got_invite
+		// when listening fails).
 		if old == nil {
 			p.violation("SLP transreqbody INVITE from %s for unknown Call-ID %s", l.remote, callID)
 			return
 		}
 		s := &p2pSession{callID: callID, branch: branch, sb: sb}
 		p.sendSLP(ctx, s, l, "MSNSLP/1.0 200 OK", 1, "application/x-msnmsgr-transrespbody", []slpField{
-			{"Bridge", "TCPv1"}, {"Listening", "false"}, {"Nonce", "{00000000-0000-0000-0000-000000000000}"},
+			{"Bridge", "TCPv1"}, {"Listening", "false"}, {"Hashed-Nonce", "{00000000-0000-0000-0000-000000000000}"},
 		}, false)
 		return
 	}
@@ -633,7 +684,7 @@ func (p *Peer) serveDP(s *p2pSession, l *p2pLink, okID uint32, dp []byte) {
 		fail("no ack of our 200 OK", err)
 		return
 	}
-	prep, err := p.sendP2P(ctx, s.sb, l, "data preparation", p2pHeader{Session: s.id}, make([]byte, 4), p2pAppObject, true, cancelled)
+	prep, err := p.sendP2P(ctx, p.sessionSB(s), l, "data preparation", p2pHeader{Session: s.id}, make([]byte, 4), p2pAppObject, true, cancelled)
 	if err == nil {
 		err = p.waitAcked(ctx, l, prep)
 	}
@@ -641,7 +692,7 @@ func (p *Peer) serveDP(s *p2pSession, l *p2pLink, okID uint32, dp []byte) {
 		fail("data preparation", err)
 		return
 	}
-	data, err := p.sendP2P(ctx, s.sb, l, "display picture data", p2pHeader{Session: s.id, Flags: p2pFlagObjData}, dp, p2pAppObject, true, cancelled)
+	data, err := p.sendP2P(ctx, p.sessionSB(s), l, "display picture data", p2pHeader{Session: s.id, Flags: p2pFlagObjData}, dp, p2pAppObject, true, cancelled)
 	if err == nil {
 		err = p.waitAcked(ctx, l, data)
 	}
@@ -656,6 +707,14 @@ func (p *Peer) serveDP(s *p2pSession, l *p2pLink, okID uint32, dp []byte) {
 	p.mu.Lock()
 	s.err = nil // the BYE ends a served session normally
 	p.mu.Unlock()
+}
+
+// sessionSB is the switchboard s's messages go to: the one its last
+// message came in on.
+func (p *Peer) sessionSB(s *p2pSession) *peerSB {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return s.sb
 }
 
 // newSession registers a session the Peer starts. Called with p.mu held.
@@ -785,7 +844,32 @@ func (p *Peer) SendFile(ctx context.Context, to, name string, data []byte) error
 		}
 		return ctx.Err()
 	}
-	id, err := p.sendP2P(ctx, s.sb, l, "file data", p2pHeader{Session: s.id, Flags: p2pFlagFile}, data, p2pAppFile, true, cancelled)
+	// Like libpurple (got_ok) and WLM, offer a direct connection first with
+	// a second INVITE in the session; when the answer comes (we never
+	// listen, nor connect) the data goes through the switchboard.
+	p.mu.Lock()
+	s.transBranch = newSLPGUID()
+	trans := &p2pSession{callID: s.callID, branch: s.transBranch, sb: s.sb}
+	sb = s.sb
+	p.mu.Unlock()
+	if _, err := p.sendSLP(ctx, trans, l, "INVITE MSNMSGR:"+to+" MSNSLP/1.0", 0, "application/x-msnmsgr-transreqbody", []slpField{
+		{"Bridges", "TCPv1"},
+		{"NetID", strconv.FormatUint(uint64(randID()), 10)},
+		{"Conn-Type", "IP-Restrict-NAT"},
+		{"UPnPNat", "false"},
+		{"ICF", "false"},
+		{"Hashed-Nonce", newSLPGUID()},
+	}, true); err != nil {
+		p.cancelSession(s, l)
+		return err
+	}
+	transCtx, cancelTrans := context.WithTimeout(ctx, peerTimeout)
+	err = p.waitFor(transCtx, func() bool { return s.transAnswered || s.finished })
+	cancelTrans()
+	if err != nil {
+		p.violation("%s did not answer our transreqbody INVITE: %v", to, err)
+	}
+	id, err := p.sendP2P(ctx, sb, l, "file data", p2pHeader{Session: s.id, Flags: p2pFlagFile}, data, p2pAppFile, true, cancelled)
 	acked := false
 	var serr error
 	if err == nil {

@@ -317,6 +317,15 @@ func (p *Peer) handleMSG(sb *peerSB, from string, payload []byte) {
 			dest = v
 		}
 	}
+	if strings.HasPrefix(ctype, "text/plain") {
+		p.mu.Lock()
+		if len(p.texts) < 1000 {
+			p.texts = append(p.texts, ReceivedText{From: from, Text: body})
+		}
+		p.notifyLocked()
+		p.mu.Unlock()
+		return
+	}
 	if ctype != msnp.ContentTypeP2P {
 		return
 	}
@@ -325,4 +334,23 @@ func (p *Peer) handleMSG(sb *peerSB, from string, payload []byte) {
 		return
 	}
 	p.handleP2P(sb, from, []byte(body))
+}
+
+// ReceivedText is a plain-text message someone sent a Peer.
+type ReceivedText struct {
+	From, Text string
+}
+
+// WaitText returns the next plain-text message someone sent the peer, in
+// the order they arrived.
+func (p *Peer) WaitText(ctx context.Context) (ReceivedText, error) {
+	var m ReceivedText
+	err := p.waitFor(ctx, func() bool {
+		if len(p.texts) == 0 {
+			return false
+		}
+		m, p.texts = p.texts[0], p.texts[1:]
+		return true
+	})
+	return m, err
 }

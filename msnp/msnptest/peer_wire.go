@@ -204,7 +204,9 @@ func parseSLP(b []byte) (*slpMessage, error) {
 		if !ok {
 			return nil, fmt.Errorf("SLP: bad header line %q", l)
 		}
-		m.Headers = append(m.Headers, slpField{k, v})
+		// Real clients write "CSeq: 0 " with a trailing blank
+		// (Escargot's msnp_sb.py capture).
+		m.Headers = append(m.Headers, slpField{k, strings.TrimSpace(v)})
 	}
 	for _, k := range []string{"To", "From", "Via", "CSeq", "Call-ID", "Max-Forwards", "Content-Type", "Content-Length"} {
 		if m.header(k) == "" {
@@ -226,7 +228,7 @@ func parseSLP(b []byte) (*slpMessage, error) {
 		if !ok {
 			return nil, fmt.Errorf("SLP: bad body line %q", l)
 		}
-		m.Body = append(m.Body, slpField{k, v})
+		m.Body = append(m.Body, slpField{k, strings.TrimSpace(v)})
 	}
 	return m, nil
 }
@@ -252,18 +254,23 @@ func randID() uint32 {
 }
 
 // The file context of a file-transfer INVITE (libpurple xfer.h
-// MsnFileContext, msn.c gen_context): length, version, file size, type
-// (1 = no preview), the name as 260 UTF-16LE units, 30 unknown bytes and
-// 0xFFFFFFFF — 574 bytes in version 2, which MSN 7.x and libpurple send.
+// MsnFileContext, msn.c gen_context; MSNPSharp FTContext): length,
+// version, file size, type (1 = no preview), the name as 260 UTF-16LE
+// units, 30 unknown bytes and 0xFFFFFFFF — 574 bytes in version 2 (MSN
+// 7.x, libpurple); version 3 (WLM 8+) pads it with zeros to 638, as the
+// INVITE captured in Escargot's front/msn/msnp_sb.py shows ("fgIAAAMA…":
+// length 0x27e, version 3).
 const (
 	fileContextV2Len = 4 + 4 + 8 + 4 + 520 + 30 + 4
+	fileContextV3Len = 638
 	fileNameUnits    = 260
 )
 
+// encodeFileContext writes a version 3 context, as WLM 8.5 sends it.
 func encodeFileContext(name string, size uint64) []byte {
-	b := make([]byte, 0, fileContextV2Len)
-	b = binary.LittleEndian.AppendUint32(b, fileContextV2Len)
-	b = binary.LittleEndian.AppendUint32(b, 2)
+	b := make([]byte, 0, fileContextV3Len)
+	b = binary.LittleEndian.AppendUint32(b, fileContextV3Len)
+	b = binary.LittleEndian.AppendUint32(b, 3)
 	b = binary.LittleEndian.AppendUint64(b, size)
 	b = binary.LittleEndian.AppendUint32(b, 1)
 	units := utf16.Encode([]rune(name))
@@ -278,7 +285,8 @@ func encodeFileContext(name string, size uint64) []byte {
 		b = binary.LittleEndian.AppendUint16(b, u)
 	}
 	b = append(b, make([]byte, 30)...)
-	return binary.LittleEndian.AppendUint32(b, 0xFFFFFFFF)
+	b = binary.LittleEndian.AppendUint32(b, 0xFFFFFFFF)
+	return append(b, make([]byte, fileContextV3Len-len(b))...)
 }
 
 // decodeFileContext reads a file context strictly: version 2 (MSN 7.x,
@@ -296,7 +304,7 @@ func decodeFileContext(b []byte) (name string, size uint64, err error) {
 			return "", 0, fmt.Errorf("file context v2 with length %d, want %d", length, fileContextV2Len)
 		}
 	case 3:
-		if length < fileContextV2Len || int(length) > len(b) {
+		if length < fileContextV3Len || int(length) > len(b) {
 			return "", 0, fmt.Errorf("file context v3 with length %d of %d bytes", length, len(b))
 		}
 	default:
