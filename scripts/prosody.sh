@@ -3,6 +3,7 @@
 #
 #   scripts/prosody.sh install   install prosody (+ prosody-modules) via apt if missing
 #   scripts/prosody.sh start     write the config under .tmp/prosody/, start, wait for ports
+#                                (an instance running from an older config is restarted)
 #   scripts/prosody.sh stop      stop it and wait until the process has exited
 #   scripts/prosody.sh env       print the MSNBRIDGE_TEST_XMPP_* variables for tests
 #   scripts/prosody.sh register USER PASS   make a user at the test VirtualHost
@@ -20,8 +21,11 @@ PIDFILE="$ROOT/prosody.pid"
 HOST=127.0.0.1
 C2S_PORT=${PROSODY_C2S_PORT:-15222}
 COMPONENT_PORT=${PROSODY_COMPONENT_PORT:-15347}
+HTTP_PORT=${PROSODY_HTTP_PORT:-15280}
 DOMAIN=localhost
 COMPONENT=msn.localhost
+# XEP-0363 HTTP File Upload (mod_http_file_share), served on HTTP_PORT.
+UPLOAD=upload.localhost
 SECRET_FILE="$ROOT/component_secret"
 
 log() { echo "prosody.sh: $*" >&2; }
@@ -59,6 +63,7 @@ secret() {
 	cat "$SECRET_FILE"
 }
 
+# write_config writes the config to $CONF.new; start moves it into place.
 write_config() {
 	mkdir -p "$ROOT/data" "$ROOT/certs"
 	local plugin_paths="" privilege_module="" privilege_settings="" component_modules=""
@@ -97,7 +102,8 @@ c2s_direct_tls_ports = { }
 component_ports = { $COMPONENT_PORT }
 component_interfaces = { "$HOST" }
 s2s_ports = { }
-http_ports = { }
+http_ports = { $HTTP_PORT }
+http_interfaces = { "$HOST" }
 https_ports = { }
 
 c2s_require_encryption = false
@@ -115,11 +121,18 @@ VirtualHost "$DOMAIN"
 Component "conference.$DOMAIN" "muc"
 	muc_room_locking = false
 
+Component "$UPLOAD" "http_file_share"
+	-- *.localhost names do not resolve here: slot URLs use the address.
+	http_host = "$HOST"
+	http_external_url = "http://$HOST:$HTTP_PORT/"
+	-- Local users, and the gateway uploading files from MSN in its own name.
+	http_file_share_access = { "$DOMAIN"; "$COMPONENT" }
+	http_file_share_size_limit = 16*1024*1024
+
 Component "$COMPONENT"
 	component_secret = "$(secret)"
 	$component_modules
 EOF
-	mv "$CONF.new" "$CONF"
 }
 
 running_pid() {
@@ -140,24 +153,39 @@ export MSNBRIDGE_TEST_XMPP_DOMAIN=$DOMAIN
 export MSNBRIDGE_TEST_XMPP_JID=$COMPONENT
 export MSNBRIDGE_TEST_XMPP_SECRET=$(secret)
 export MSNBRIDGE_TEST_XMPP_CONFIG=$CONF
+export MSNBRIDGE_TEST_XMPP_UPLOAD=$UPLOAD
 EOF
 }
 
 start() {
 	command -v prosody >/dev/null 2>&1 || { log "prosody is not installed; run: $0 install"; exit 1; }
-	if pid=$(running_pid); then
-		log "already running (pid $pid)"
-		print_env
-		return 0
-	fi
 	write_config
+	if pid=$(running_pid); then
+		if cmp -s "$CONF.new" "$CONF"; then
+			rm -f "$CONF.new"
+			log "already running (pid $pid)"
+			print_env
+			return 0
+		fi
+		log "running (pid $pid) from an older config; restarting"
+		stop
+	fi
+	local p
+	for p in $C2S_PORT $COMPONENT_PORT $HTTP_PORT; do
+		if port_open "$p"; then
+			log "port $HOST:$p is taken by another process (a Prosody of another checkout? stop it with its own scripts/prosody.sh stop)"
+			rm -f "$CONF.new"
+			exit 1
+		fi
+	done
+	mv "$CONF.new" "$CONF"
 	rm -f "$PIDFILE"
 	# setsid: the server outlives this script and ignores the caller's ^C.
 	setsid prosody -F --config "$CONF" >>"$ROOT/stdout.log" 2>&1 </dev/null &
 	local i
 	for i in $(seq 1 100); do
-		if port_open $C2S_PORT && port_open $COMPONENT_PORT; then
-			log "running (pid $(cat "$PIDFILE" 2>/dev/null || echo '?')), c2s $HOST:$C2S_PORT, component $HOST:$COMPONENT_PORT"
+		if port_open $C2S_PORT && port_open $COMPONENT_PORT && port_open $HTTP_PORT; then
+			log "running (pid $(cat "$PIDFILE" 2>/dev/null || echo '?')), c2s $HOST:$C2S_PORT, component $HOST:$COMPONENT_PORT, http $HOST:$HTTP_PORT"
 			print_env
 			return 0
 		fi

@@ -44,6 +44,8 @@ func (g *Gateway) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Eve
 	switch e := ev.(type) {
 	case bridge.Message:
 		return g.deliverMessage(ctx, user, e)
+	case bridge.File:
+		return g.deliverFile(ctx, user, e)
 	case bridge.Typing:
 		return "", g.deliverTyping(ctx, user, e)
 	case bridge.Nudge:
@@ -52,7 +54,7 @@ func (g *Gateway) Deliver(ctx context.Context, user bridge.UserID, ev bridge.Eve
 		if old, ok := g.state.contact(user.ID, NormalizePassport(e.Contact.Passport)); ok && old.FriendlyName != e.Contact.FriendlyName && e.Contact.FriendlyName != "" {
 			g.pushRosterItem(user.ID, e.Contact)
 		}
-		g.state.setContact(user.ID, e.Contact)
+		g.state.setPresence(user.ID, e.Contact)
 		p, err := g.contactPresence(user.ID, e.Contact)
 		if err != nil {
 			return "", undeliverable("presence of a contact without a JID: %v", err)
@@ -201,6 +203,14 @@ func (g *Gateway) deliverResult(user bridge.UserID, r bridge.DeliveryResult) err
 			return nil
 		}
 		return g.send(outMessage{Type: "chat", From: p.from, To: p.to, Extra: []any{receiptReceived{ID: p.id}}})
+	}
+	if p.file != "" {
+		cond := "recipient-unavailable"
+		if errors.Is(r.Err, bridge.ErrFileDeclined) {
+			cond = "not-acceptable"
+		}
+		return g.send(outMessage{ID: p.id, Type: "error", From: p.from, To: p.to,
+			Error: newErr(errCancel, cond, fmt.Sprintf("MSN did not deliver the file %q: %v", p.file, r.Err))})
 	}
 	return g.send(outMessage{ID: p.id, Type: "error", From: p.from, To: p.to,
 		Error: newErr(errCancel, "recipient-unavailable", "MSN did not deliver the message: "+r.Err.Error())})

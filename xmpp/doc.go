@@ -7,24 +7,31 @@
 //
 // It owns: the component connection (reconnecting with capped, jittered
 // backoff), registration (XEP-0077 with a XEP-0004 form, jabber:iq:gateway),
-// service discovery, ad-hoc commands (XEP-0050), vcard-temp for contacts,
-// the mapping of presence and subscriptions both ways, one-to-one chat with
-// chat states (XEP-0085), attention (XEP-0224, MSN nudges), receipts
-// (XEP-0184, from the core's DeliveryResult) and XEP-0393 styling for MSN's
-// whole-message effects, and, where the server grants XEP-0356 roster
-// privilege, roster names (MSN friendly names) and groups. It keeps only
-// caches in memory (last contact presence for probes, the user's
-// resources, portals, messages awaiting their DeliveryResult); the core is
-// the authority.
+// service discovery, ad-hoc commands (XEP-0050), vcard-temp for contacts
+// (with their display picture as PHOTO, announced by XEP-0153 hashes in
+// presence), files both ways (files.go: XEP-0363 uploads to the user's
+// server or links to MediaHandler, with XEP-0066; users' links fetched for
+// Core.SendFile), the mapping of presence and subscriptions both ways,
+// one-to-one chat with chat states (XEP-0085), attention (XEP-0224, MSN
+// nudges), receipts (XEP-0184, from the core's DeliveryResult) and XEP-0393
+// styling for MSN's whole-message effects, and, where the server grants
+// XEP-0356 roster privilege, roster names (MSN friendly names) and groups.
+// It keeps only caches in memory (last contact presence for probes, the
+// user's resources, portals, messages awaiting their DeliveryResult); the
+// core is the authority.
 //
 // What the gateway expects of the core:
 //   - Status returns Passport "" (or an error) for a user with no stored
 //     login; such users get registration-required.
 //   - Deliver may call back into Core.Portal (to resolve a portal's
 //     contact), so the core must not hold its own locks while delivering.
-//   - Presence events for every contact after login, ContactChange for list
-//     changes, and DeliveryResult for every SendMessage (the FrontendID it
-//     carries is the gateway's own, unique per message).
+//   - Presence events for every contact after login (and when Avatar
+//     changes), ContactChange for list changes, and DeliveryResult for every
+//     SendMessage and SendFile (the FrontendID it carries is the gateway's
+//     own, unique per message).
+//   - File events whose Media OpenMedia can read for a while (the links
+//     the gateway gives out may point at it), and Avatar hashes that
+//     Core.Avatar can read.
 //   - Deliver's errors are ErrNotConnected (retry later, in order) or wrap
 //     bridge.ErrUndeliverable (the event can never be shown: drop it).
 //   - With config.XMPP.SignOutWhenUnavailable, SetStatus(StatusOffline)

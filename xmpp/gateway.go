@@ -62,6 +62,10 @@ type Gateway struct {
 	state state
 	muc   mucState // group portals as MUC rooms (muc.go)
 
+	iqs     iqWaiters   // the gateway's own IQs awaiting answers
+	uploads uploadCache // HTTP upload services found per user domain
+	files   fileState   // file transfers both ways (files.go)
+
 	// rosterHosts are the server hosts that granted this component XEP-0356
 	// roster privilege on the current connection (under mu).
 	rosterHosts map[string]bool
@@ -131,6 +135,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
 	g.ctx = ctx
 	g.mu.Unlock()
+	defer g.files.running.Wait() // after the queue: its stanzas may start fetches
 	defer g.queue.wait()
 	delay := g.minBackoff
 	for {
@@ -314,6 +319,9 @@ func (g *Gateway) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) 
 	}
 	if from.Domainpart() == g.domain.Domainpart() {
 		return nil // our own stanzas bounced back; never answer them (loops)
+	}
+	if n.Name.Local == "iq" && (n.attr("type") == "result" || n.attr("type") == "error") && g.iqs.deliver(from, n) {
+		return nil // an answer to one of the gateway's own IQs (iqclient.go)
 	}
 	if from.Localpart() == "" && n.Name.Local == "message" {
 		if priv := n.child(nsPrivilege, "privilege"); priv != nil {

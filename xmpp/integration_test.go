@@ -3,8 +3,11 @@
 package xmpp
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"sync"
@@ -32,6 +35,8 @@ type call struct {
 	fid      string
 	active   bool
 	status   bridge.Status
+	file     bridge.OutgoingFile
+	data     []byte
 }
 
 // fakeCore records the calls that change something and answers queries
@@ -44,6 +49,9 @@ type fakeCore struct {
 	forbidden  map[string]bool
 	contacts   map[string][]bridge.Contact
 	portalByID map[bridge.PortalID]bridge.Portal
+	media      map[bridge.MediaID]fakeMedia
+	avatars    map[string][]byte
+	values     map[string]string
 }
 
 func newFakeCore() *fakeCore {
@@ -53,6 +61,9 @@ func newFakeCore() *fakeCore {
 		forbidden:  make(map[string]bool),
 		contacts:   make(map[string][]bridge.Contact),
 		portalByID: make(map[bridge.PortalID]bridge.Portal),
+		media:      make(map[bridge.MediaID]fakeMedia),
+		avatars:    make(map[string][]byte),
+		values:     make(map[string]string),
 	}
 }
 
@@ -190,23 +201,74 @@ func (f *fakeCore) SetManagementRoom(context.Context, bridge.UserID, string) err
 	return errors.New("the XMPP gateway has no management room")
 }
 
-// TEMPORARY: the media half of the contract (issue 11), to be made real.
-func (f *fakeCore) SendFile(context.Context, bridge.UserID, bridge.PortalID, bridge.OutgoingFile) error {
-	return errors.New("fakeCore: no files")
-}
-func (f *fakeCore) OpenMedia(context.Context, bridge.MediaID) (*bridge.Media, error) {
-	return nil, bridge.ErrNoSuchMedia
-}
-func (f *fakeCore) Avatar(context.Context, string) ([]byte, string, error) {
-	return nil, "", bridge.ErrNoSuchMedia
-}
-func (f *fakeCore) SetDisplayPicture(context.Context, bridge.UserID, []byte) error {
-	return errors.New("fakeCore: no pictures")
-}
-func (f *fakeCore) FrontendValue(context.Context, string, string) (string, error) { return "", nil }
-func (f *fakeCore) SetFrontendValue(context.Context, string, string, string) error {
+// SendFile reads the whole file, as the core copies it into its media
+// store, and records it with its data.
+func (f *fakeCore) SendFile(_ context.Context, u bridge.UserID, id bridge.PortalID, file bridge.OutgoingFile) error {
+	data, err := io.ReadAll(io.LimitReader(file.Data, file.Size+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) != file.Size {
+		return fmt.Errorf("fakeCore: %d bytes of a %d-byte file", len(data), file.Size)
+	}
+	f.record(call{name: "SendFile", user: u.ID, portal: id, fid: file.FrontendID, file: file, data: data})
 	return nil
 }
+
+// addMedia puts a file in the fake media store.
+func (f *fakeCore) addMedia(id bridge.MediaID, name, mime string, data []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.media[id] = fakeMedia{name: name, mime: mime, data: data}
+}
+
+func (f *fakeCore) OpenMedia(_ context.Context, id bridge.MediaID) (*bridge.Media, error) {
+	f.mu.Lock()
+	m, ok := f.media[id]
+	f.mu.Unlock()
+	if !ok {
+		return nil, bridge.ErrNoSuchMedia
+	}
+	return &bridge.Media{ReadSeekCloser: readSeekNopCloser{bytes.NewReader(m.data)}, Name: m.name,
+		Size: int64(len(m.data)), MIME: m.mime, ModTime: time.Now()}, nil
+}
+
+func (f *fakeCore) Avatar(_ context.Context, hash string) ([]byte, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.avatars[hash]
+	if !ok {
+		return nil, "", bridge.ErrNoSuchMedia
+	}
+	return d, "image/png", nil
+}
+
+func (f *fakeCore) SetDisplayPicture(_ context.Context, u bridge.UserID, image []byte) error {
+	f.record(call{name: "SetDisplayPicture", user: u.ID, data: image})
+	return nil
+}
+
+func (f *fakeCore) FrontendValue(_ context.Context, frontend, key string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.values[frontend+"/"+key], nil
+}
+
+func (f *fakeCore) SetFrontendValue(_ context.Context, frontend, key, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.values[frontend+"/"+key] = value
+	return nil
+}
+
+type fakeMedia struct {
+	name, mime string
+	data       []byte
+}
+
+type readSeekNopCloser struct{ *bytes.Reader }
+
+func (readSeekNopCloser) Close() error { return nil }
 
 // waitCall returns the next call named name, skipping others.
 func (f *fakeCore) waitCall(t *testing.T, name string) call {

@@ -1,7 +1,12 @@
 package xmpp
 
 import (
+	"encoding/base64"
+	"errors"
+	"net/http"
 	"strings"
+
+	"mellium.im/xmpp/oob"
 
 	"github.com/msnbridge/msnbridge/bridge"
 )
@@ -57,6 +62,10 @@ func (g *Gateway) handleIQ(st *inStanza) {
 	case ns == nsCommands && local == "command" && !get && st.toGateway():
 		g.executeCommand(st, payload)
 	case ns == nsVCard && local == "vCard" && get:
+		if e := g.authorize(st.user, !st.toGateway()); e != nil {
+			g.replyError(st, e) // a contact's card is for the user's own contacts
+			return
+		}
 		g.vcard(st)
 	default:
 		g.replyError(st, newErr(errCancel, "service-unavailable", ""))
@@ -66,7 +75,7 @@ func (g *Gateway) handleIQ(st *inStanza) {
 // Features of the gateway and of contact JIDs: only what is implemented.
 var (
 	gatewayFeatures = []string{nsDiscoInfo, nsDiscoItems, nsRegister, nsGateway, nsCommands, nsPing, nsVersion, nsVCard}
-	contactFeatures = []string{nsDiscoInfo, nsChatStates, nsAttention, nsReceipts, nsVCard, nsPing}
+	contactFeatures = []string{nsDiscoInfo, nsChatStates, nsAttention, nsReceipts, nsVCard, nsPing, oob.NS}
 )
 
 func features(vars []string) []discoFeature {
@@ -311,5 +320,35 @@ func (g *Gateway) vcard(st *inStanza) {
 		Internet *struct{} `xml:"INTERNET"`
 		UserID   string    `xml:"USERID"`
 	}{Internet: &struct{}{}, UserID: passport}
+	v.Photo = g.photo(c.Avatar)
 	g.iqResult(st, v)
+}
+
+// maxPhoto bounds the picture put in a vCard: base64 of it must fit in a
+// stanza the user's server accepts (Prosody: 256 KiB from clients).
+const maxPhoto = 128 << 10
+
+// photo is the vCard PHOTO of a cached display picture, nil when there is
+// none (or it is too large for a stanza).
+func (g *Gateway) photo(hash string) *vcardPhoto {
+	if hash == "" {
+		return nil
+	}
+	ctx, cancel := g.coreCtx()
+	defer cancel()
+	data, mimeType, err := g.core.Avatar(ctx, hash)
+	if err != nil {
+		if !errors.Is(err, bridge.ErrNoSuchMedia) {
+			g.log.Info().Err(err).Msg("display picture unavailable")
+		}
+		return nil
+	}
+	if len(data) > maxPhoto {
+		g.log.Info().Int("bytes", len(data)).Msg("display picture too large for a vCard")
+		return nil
+	}
+	if mimeType == "" {
+		mimeType = http.DetectContentType(data)
+	}
+	return &vcardPhoto{Type: mimeType, BinVal: base64.StdEncoding.EncodeToString(data)}
 }

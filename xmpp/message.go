@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -76,9 +77,24 @@ func (g *Gateway) handleMessage(st *inStanza) {
 			return
 		}
 	}
+	if link, explicit := fileLink(st); link != "" {
+		g.sendLinkedFile(st, portal, link, explicit)
+		// Text beside a jabber:x:oob link (not just the link again) is sent
+		// as a message too.
+		if !explicit || strings.TrimSpace(body) == link {
+			return
+		}
+	}
 	if !hasBody {
 		return
 	}
+	g.sendText(ctx, st, portal, body)
+}
+
+// sendText sends a user's message body to the portal, remembering it for
+// its DeliveryResult.
+func (g *Gateway) sendText(ctx context.Context, st *inStanza, portal bridge.Portal, body string) {
+	user := st.user
 	text := bridge.Text{Body: body}
 	if st.child(nsStyling, "unstyled") == nil {
 		text = parseStyling(body)

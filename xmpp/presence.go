@@ -44,6 +44,16 @@ func (g *Gateway) contactPresence(user string, c bridge.Contact) (outPresence, e
 	if c.PersonalMessage != "" {
 		p.Status = c.PersonalMessage
 	}
+	if typ == "" {
+		// XEP-0153: clients fetch the vCard (PHOTO) when the hash is new.
+		p.Avatar = &vcardUpdate{}
+		switch {
+		case c.Avatar != "":
+			p.Avatar.Photo = &c.Avatar
+		case g.state.avatarGone(user, c.Passport):
+			p.Avatar.Photo = new(string)
+		}
+	}
 	return p, nil
 }
 

@@ -21,6 +21,7 @@ const (
 	nsStyling    = "urn:xmpp:styling:0"
 	nsPrivilege  = "urn:xmpp:privilege:2"
 	nsRoster     = "jabber:iq:roster"
+	nsVCardX     = "vcard-temp:x:update"
 )
 
 // Outgoing stanzas. Top-level elements have no namespace: mellium puts them
@@ -39,16 +40,17 @@ type outMessage struct {
 }
 
 type outPresence struct {
-	XMLName  xml.Name   `xml:"presence"`
-	ID       string     `xml:"id,attr,omitempty"`
-	Type     string     `xml:"type,attr,omitempty"`
-	From     string     `xml:"from,attr"`
-	To       string     `xml:"to,attr,omitempty"`
-	Show     string     `xml:"show,omitempty"`
-	Status   string     `xml:"status,omitempty"`
-	Priority string     `xml:"priority,omitempty"`
-	Nick     *nick      `xml:",omitempty"`
-	Error    *stanzaErr `xml:"error,omitempty"`
+	XMLName  xml.Name     `xml:"presence"`
+	ID       string       `xml:"id,attr,omitempty"`
+	Type     string       `xml:"type,attr,omitempty"`
+	From     string       `xml:"from,attr"`
+	To       string       `xml:"to,attr,omitempty"`
+	Show     string       `xml:"show,omitempty"`
+	Status   string       `xml:"status,omitempty"`
+	Priority string       `xml:"priority,omitempty"`
+	Nick     *nick        `xml:",omitempty"`
+	Avatar   *vcardUpdate `xml:",omitempty"`
+	Error    *stanzaErr   `xml:"error,omitempty"`
 }
 
 type outIQ struct {
@@ -233,7 +235,21 @@ type vcard struct {
 		Internet *struct{} `xml:"INTERNET"`
 		UserID   string    `xml:"USERID"`
 	} `xml:"EMAIL,omitempty"`
-	Desc string `xml:"DESC,omitempty"`
+	Desc  string      `xml:"DESC,omitempty"`
+	Photo *vcardPhoto `xml:"PHOTO,omitempty"`
+}
+
+type vcardPhoto struct {
+	Type   string `xml:"TYPE"`
+	BinVal string `xml:"BINVAL"`
+}
+
+// vcardUpdate is XEP-0153's avatar hash in presence. Photo nil: the
+// gateway does not know yet (clients keep what they have); "": the contact
+// has no picture; else the hex SHA-1 of the picture.
+type vcardUpdate struct {
+	XMLName xml.Name `xml:"vcard-temp:x:update x"`
+	Photo   *string  `xml:"photo"`
 }
 
 type versionQuery struct {

@@ -1,6 +1,7 @@
 package xmpp
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,10 @@ type state struct {
 	applied   map[string]bridge.Status             // user -> last status given to the core
 	portals   map[string]bridge.Portal             // user+portal id -> portal
 	pending   map[string]pendingMessage            // user+frontend id -> message
+	// noAvatar holds contacts (user+passport) whose picture went away
+	// while they were online: their presence says so (an empty XEP-0153
+	// photo) rather than "not known yet".
+	noAvatar map[string]bool
 }
 
 // pendingMessage is a message sent to the core, remembered until its
@@ -27,6 +32,7 @@ type pendingMessage struct {
 	from    string // the contact JID it was sent to
 	id      string // the stanza id the user gave it
 	receipt bool   // the user asked for an XEP-0184 receipt
+	file    string // the file's name, when it is a file
 	at      time.Time
 }
 
@@ -41,6 +47,7 @@ func (s *state) init() {
 	s.applied = make(map[string]bridge.Status)
 	s.portals = make(map[string]bridge.Portal)
 	s.pending = make(map[string]pendingMessage)
+	s.noAvatar = make(map[string]bool)
 }
 
 func key(user, id string) string { return user + "\x00" + id }
@@ -62,21 +69,55 @@ func (s *state) userContacts(user string) []bridge.Contact {
 	return out
 }
 
+// setContact records what an event said of a contact. Only Presence
+// events (setPresence) speak for the picture: others leave it as it was.
 func (s *state) setContact(user string, c bridge.Contact) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	p := NormalizePassport(c.Passport)
+	if old, known := s.contacts[user][p]; known && c.Avatar == "" {
+		c.Avatar = old.Avatar
+	}
+	s.putLocked(user, p, c)
+}
+
+// setPresence records a contact from a Presence event, picture included: a
+// picture that goes away while they are online is known to be gone.
+func (s *state) setPresence(user string, c bridge.Contact) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := NormalizePassport(c.Passport)
+	old, known := s.contacts[user][p]
+	switch {
+	case c.Avatar != "":
+		delete(s.noAvatar, key(user, p))
+	case known && old.Avatar != "" && c.Status != bridge.StatusOffline && c.Status != "":
+		s.noAvatar[key(user, p)] = true
+	}
+	s.putLocked(user, p, c)
+}
+
+func (s *state) putLocked(user, passport string, c bridge.Contact) {
 	m := s.contacts[user]
 	if m == nil {
 		m = make(map[string]bridge.Contact)
 		s.contacts[user] = m
 	}
-	m[NormalizePassport(c.Passport)] = c
+	m[passport] = c
+}
+
+// avatarGone says the contact's picture went away while they were online.
+func (s *state) avatarGone(user, passport string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.noAvatar[key(user, NormalizePassport(passport))]
 }
 
 func (s *state) removeContact(user, passport string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.contacts[user], NormalizePassport(passport))
+	delete(s.noAvatar, key(user, NormalizePassport(passport)))
 }
 
 // forgetUser drops everything about user (after unregistering).
@@ -85,6 +126,11 @@ func (s *state) forgetUser(user string) {
 	defer s.mu.Unlock()
 	delete(s.contacts, user)
 	delete(s.applied, user)
+	for k := range s.noAvatar {
+		if strings.HasPrefix(k, user+"\x00") {
+			delete(s.noAvatar, k)
+		}
+	}
 	for k := range s.portals {
 		if len(k) > len(user) && k[:len(user)+1] == user+"\x00" {
 			delete(s.portals, k)

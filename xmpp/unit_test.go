@@ -255,11 +255,32 @@ func FuzzStanza(f *testing.F) {
 	f.Add(`<iq type='set'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='passport'><value>a@b</value></field><field var='password'><value>p</value></field></x></query></iq>`)
 	f.Add(`<message><body>hi</body><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`)
 	f.Add(`<iq><query xmlns='jabber:iq:register'><remove/></query></iq>`)
+	f.Add(`<iq type='result'><slot xmlns='urn:xmpp:http:upload:0'><put url='https://u/p'><header name='Authorization'>B</header></put><get url='https://u/g'/></slot></iq>`)
+	f.Add(`<iq type='result'><query xmlns='http://jabber.org/protocol/disco#info'><feature var='urn:xmpp:http:upload:0'/><x xmlns='jabber:x:data'><field var='FORM_TYPE'><value>urn:xmpp:http:upload:0</value></field><field var='max-file-size'><value>99</value></field></x></query></iq>`)
+	f.Add(`<message><body>https://u/a.png</body><x xmlns='jabber:x:oob'><url>https://u/a.png</url></x></message>`)
+	f.Add(`<iq type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`)
 	f.Fuzz(func(t *testing.T, s string) {
 		n := &node{}
 		if err := xml.Unmarshal([]byte(s), n); err != nil {
 			return
 		}
+		if slot, err := parseSlot(n); err == nil && (slot.PutURL == nil || slot.GetURL == nil) {
+			t.Fatalf("a slot without URLs: %+v", slot)
+		}
+		if svc := parseUploadInfo("u", n.first()); svc != nil && svc.maxSize < 0 {
+			t.Fatalf("negative limit: %+v", svc)
+		}
+		// An explicit (jabber:x:oob) link of another scheme is refused later,
+		// to the user; a bare one must already be http(s).
+		if link, explicit := fileLink(&inStanza{node: n}); link != "" && !explicit {
+			if _, err := httpURL(link); err != nil {
+				t.Fatalf("fileLink gave %q: %v", link, err)
+			}
+		}
+		if name := safeFileName(n.child("", "body").text()); name == "" || strings.ContainsAny(name, "/\\\x00") || len(name) > maxFileName {
+			t.Fatalf("safeFileName gave %q", name)
+		}
+		_ = errorOf(n)
 		if q := n.first(); q != nil {
 			_, _ = parseRegistration(q)
 			if x := q.child(nsData, "x"); x != nil {

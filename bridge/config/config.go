@@ -104,6 +104,10 @@ type XMPP struct {
 	// offline) when their last XMPP resource goes offline, and back in when
 	// one comes online. Default false: MSN keeps the last status.
 	SignOutWhenUnavailable bool `yaml:"sign_out_when_unavailable"`
+	// AllowPrivateURLs lets the gateway fetch files users link to (to send
+	// them to MSN) from loopback, private and link-local addresses. Default
+	// false: a user's link must not reach into the bridge's own network.
+	AllowPrivateURLs bool `yaml:"allow_private_urls"`
 }
 
 // Database configures the store.
@@ -173,9 +177,10 @@ type HTTP struct {
 	// ProvisioningSecret is the bearer token the provisioning API demands.
 	// Usually given as MSNBRIDGE_HTTP_PROVISIONING_SECRET.
 	ProvisioningSecret string `yaml:"provisioning_secret"`
-	// PublicURL is how users' clients reach this listener from outside
-	// (through a reverse proxy, usually), e.g. https://msn.example.org. The
-	// XMPP frontend links received files under PublicURL/media/ when the
-	// XMPP server has no HTTP upload service. Empty: no such links.
+	// PublicURL is how XMPP users' clients reach this listener (directly or
+	// through a reverse proxy), e.g. https://msn.example.org. When set, the
+	// listener serves files from MSN under /media/ and the XMPP gateway
+	// offers them as links there when the XMPP server has no HTTP upload
+	// service (XEP-0363). Empty: no such links.
 	PublicURL string `yaml:"public_url"`
 }

@@ -53,3 +53,18 @@ func TestHTTPSection(t *testing.T) {
 		t.Fatal("the printed configuration shows the provisioning secret")
 	}
 }
+
+// TestHTTPPublicURL: public_url must be an http(s) URL.
+func TestHTTPPublicURL(t *testing.T) {
+	cfg, err := Parse([]byte("http:\n  listen: 127.0.0.1:29351\n  public_url: https://msn.example.org/bridge\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.PublicURL != "https://msn.example.org/bridge" {
+		t.Fatalf("public_url = %q", cfg.HTTP.PublicURL)
+	}
+	_, err = Parse([]byte("http:\n  listen: 127.0.0.1:29351\n  public_url: ftp://x\n"))
+	if ps := problemsOf(t, err); len(ps) != 1 || ps[0].Path != "http.public_url" || ps[0].Line != 3 {
+		t.Fatalf("ftp public_url: %v", ps)
+	}
+}

@@ -48,6 +48,7 @@ func e2eXMPPConfig(t *testing.T, srv *msnptest.Server, xe xmpptest.Env) *config.
 	cfg.Database.URI = "file:" + filepath.Join(t.TempDir(), "bridge.db")
 	cfg.Bridge.EncryptionKey = store.GenerateKey()
 	cfg.Bridge.Permissions = map[string]string{xe.Domain: "user"}
+	cfg.Bridge.Files.Dir = t.TempDir()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 // opsServer is the operator's HTTP listener (config section http): health,
 // readiness, metrics and the provisioning API.
 type opsServer struct {
+	mux     *http.ServeMux
 	srv     *http.Server
 	ln      net.Listener
 	started atomic.Bool // the frontends and the core are running
@@ -25,8 +26,8 @@ type opsServer struct {
 // newOpsServer binds cfg.Listen at once, so that a taken port stops the
 // bridge at start-up rather than later.
 func newOpsServer(cfg config.HTTP, core *bridge.Bridge, m *metrics.Metrics, frontends []string, log *config.Logger) (*opsServer, error) {
-	o := &opsServer{}
 	mux := http.NewServeMux()
+	o := &opsServer{mux: mux}
 	mux.Handle("GET /health", metrics.Health())
 	mux.Handle("GET /ready", metrics.Ready(map[string]metrics.Check{
 		"store": core.Ping,
@@ -64,6 +65,9 @@ func newOpsServer(cfg config.HTTP, core *bridge.Bridge, m *metrics.Metrics, fron
 	}()
 	return o, nil
 }
+
+// mount adds a handler for a frontend, e.g. the XMPP gateway's /media/.
+func (o *opsServer) mount(pattern string, h http.Handler) { o.mux.Handle(pattern, h) }
 
 func (o *opsServer) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -117,3 +117,62 @@ func TestRunServesHTTP(t *testing.T) {
 		t.Error("the http listener still answers after run returned")
 	}
 }
+
+// TestRunServesMedia: with XMPP and http.public_url, the listener serves
+// the gateway's /media/ (a file id the core does not have gets the
+// gateway's own 404, not the mux's).
+func TestRunServesMedia(t *testing.T) {
+	cfg, err := config.Parse([]byte("http:\n  listen: 127.0.0.1:1\n  public_url: https://msn.example.org\n" +
+		"matrix:\n  enabled: false\nxmpp:\n  enabled: true\n  jid: msn.example.org\n  server: 127.0.0.1:1\n  secret: s3cret\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Database.URI = "file:" + filepath.Join(t.TempDir(), "bridge.db")
+	cfg.Bridge.EncryptionKey = store.GenerateKey()
+	cfg.Bridge.Files.Dir = t.TempDir()
+	r, w := io.Pipe()
+	log, err := config.NewLogger(config.Logging{Level: "info", Format: "json"}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, log); w.Close() }()
+	var addr string
+	lines := bufio.NewScanner(r)
+	for lines.Scan() {
+		var entry map[string]any
+		if err := json.Unmarshal(lines.Bytes(), &entry); err != nil {
+			continue
+		}
+		if entry["message"] == "http listener up" {
+			addr, _ = entry["addr"].(string)
+		}
+		if entry["message"] == "msnbridge running" {
+			break
+		}
+	}
+	go io.Copy(io.Discard, r)
+	if addr == "" {
+		t.Fatal("never logged the http listener's address")
+	}
+	resp, err := http.Get("http://" + addr + "/media/0123456789abcdef0123456789abcdef/notes.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "expire") {
+		t.Errorf("GET an unknown file: %d %q, want the gateway's 404", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not stop")
+	}
+}

@@ -107,6 +107,17 @@ func run(ctx context.Context, cfg *config.Config, log *config.Logger) error {
 			return err
 		}
 		core.AddFrontend(gw)
+		if ops == nil && cfg.HTTP.PublicURL != "" {
+			log.Warn().Msg("http.public_url is set but http.listen is not: files from MSN cannot be linked to the bridge")
+		}
+		if ops != nil && cfg.HTTP.PublicURL != "" {
+			// Files from MSN, for XMPP servers without HTTP upload.
+			h, err := gw.MediaHandler(cfg.HTTP.PublicURL)
+			if err != nil {
+				return fmt.Errorf("http.public_url: %w", err)
+			}
+			ops.mount("/media/", h)
+		}
 	}
 	if err := core.Start(setup); err != nil {
 		return err
