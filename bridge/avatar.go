@@ -312,7 +312,7 @@ const (
 // fit, aspect ratio kept, centred on a transparent background.
 func makeDisplayPicture(data []byte) ([]byte, error) {
 	if len(data) > maxPictureInput {
-		return nil, fmt.Errorf("the picture is %s; the most the bridge takes is %s", formatSize(int64(len(data))), formatSize(maxPictureInput))
+		return nil, fmt.Errorf("the picture is %s; the most the bridge takes is %s", HumanSize(int64(len(data))), HumanSize(maxPictureInput))
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {

@@ -40,10 +40,10 @@ func (l *login) handleFileOffer(portal PortalID, e msnp.FileOffer) {
 		}
 		why := "file transfer is turned off on this bridge"
 		if limit > 0 {
-			why = fmt.Sprintf("it is larger than the %s this bridge accepts", formatSize(limit))
+			why = fmt.Sprintf("it is larger than the %s this bridge accepts", HumanSize(limit))
 		}
 		l.b.emit(l.user, Notice{Portal: portal, Text: fmt.Sprintf("%s offered you the file “%s” (%s), which was declined: %s.",
-			who, name, formatSize(e.Size), why)})
+			who, name, HumanSize(e.Size), why)})
 		return
 	}
 	select {
@@ -51,7 +51,7 @@ func (l *login) handleFileOffer(portal PortalID, e msnp.FileOffer) {
 	default:
 		_ = e.Transfer.Decline()
 		l.b.emit(l.user, Notice{Portal: portal, Text: fmt.Sprintf("%s offered you the file “%s” (%s), which was declined: %d files are already arriving; ask them to send it again in a moment.",
-			who, name, formatSize(e.Size), maxIncomingTransfers)})
+			who, name, HumanSize(e.Size), maxIncomingTransfers)})
 		return
 	}
 	l.b.wg.Add(1)
@@ -62,7 +62,7 @@ func (l *login) handleFileOffer(portal PortalID, e msnp.FileOffer) {
 		if err != nil {
 			l.log.Info().Err(err).Str("contact", e.From).Msg("receiving a file failed")
 			l.b.emit(l.user, Notice{Portal: portal, Text: fmt.Sprintf("Receiving the file “%s” (%s) from %s failed: %v.",
-				name, formatSize(e.Size), who, err)})
+				name, HumanSize(e.Size), who, err)})
 			return
 		}
 		l.b.emit(l.user, File{Portal: portal, Sender: e.From, FromSelf: e.Self, MSNID: newMSNID(),
@@ -134,7 +134,7 @@ func (b *Bridge) SendFile(ctx context.Context, user UserID, id PortalID, f Outgo
 		return ErrFilesDisabled
 	}
 	if f.Size > limit {
-		return fmt.Errorf("%w: “%s” is %s, and the most this bridge sends is %s", errTooLarge, cleanFileName(f.Name), formatSize(f.Size), formatSize(limit))
+		return fmt.Errorf("%w: “%s” is %s, and the most this bridge sends is %s", errTooLarge, cleanFileName(f.Name), HumanSize(f.Size), HumanSize(limit))
 	}
 	if f.Size > 0 {
 		limit = f.Size
@@ -153,7 +153,7 @@ func (b *Bridge) SendFile(ctx context.Context, user UserID, id PortalID, f Outgo
 		if errors.Is(err, errTooLarge) && f.Size > 0 {
 			return fmt.Errorf("the file is longer than the %d bytes it was announced as", f.Size)
 		} else if errors.Is(err, errTooLarge) {
-			return fmt.Errorf("%w: “%s” is larger than the %s this bridge sends", errTooLarge, cleanFileName(f.Name), formatSize(limit))
+			return fmt.Errorf("%w: “%s” is larger than the %s this bridge sends", errTooLarge, cleanFileName(f.Name), HumanSize(limit))
 		}
 		return fmt.Errorf("reading the file: %w", err)
 	}

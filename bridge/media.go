@@ -89,7 +89,7 @@ func (m *mediaStore) create(limit int64) (*pendingMedia, error) {
 
 func (p *pendingMedia) Write(b []byte) (int, error) {
 	if p.n+int64(len(b)) > p.limit {
-		return 0, fmt.Errorf("%w: more than %s", errTooLarge, formatSize(p.limit))
+		return 0, fmt.Errorf("%w: more than %s", errTooLarge, HumanSize(p.limit))
 	}
 	if len(p.head) < 512 {
 		p.head = append(p.head, b[:min(len(b), 512-len(p.head))]...)
@@ -264,8 +264,9 @@ func sniffMIME(head []byte, name string) string {
 	return byExt
 }
 
-// formatSize writes a size for people.
-func formatSize(n int64) string {
+// HumanSize writes a size for people ("2.0 MiB"), for the core's notices
+// and the frontends' messages alike.
+func HumanSize(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))

@@ -459,3 +459,11 @@ func TestFrontendValues(t *testing.T) {
 		t.Fatalf("after a restart = %q, %v", v, err)
 	}
 }
+
+func TestHumanSize(t *testing.T) {
+	for n, want := range map[int64]string{5: "5 bytes", 2048: "2.0 KiB", 3 << 20: "3.0 MiB", 5 << 30: "5.0 GiB"} {
+		if got := bridge.HumanSize(n); got != want {
+			t.Errorf("HumanSize(%d) = %q", n, got)
+		}
+	}
+}

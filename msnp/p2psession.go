@@ -654,7 +654,8 @@ func (s *p2pSession) wait(ctx context.Context) error {
 	// A write into the caller's writer may be under way: the caller may
 	// close it once this returns.
 	s.wmu.Lock()
-	s.wmu.Unlock() //nolint:staticcheck // an empty critical section waits for the writer
+	//lint:ignore SA2001 the empty critical section waits for the writer
+	s.wmu.Unlock()
 	st := &s.l.c.p2p
 	st.mu.Lock()
 	defer st.mu.Unlock()

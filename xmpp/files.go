@@ -250,19 +250,6 @@ func safeFileName(name string) string {
 	return name
 }
 
-// humanSize writes a size for people.
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
 // deliverFile shows a file from MSN as a link message from the contact.
 func (g *Gateway) deliverFile(ctx context.Context, user bridge.UserID, f bridge.File) (string, error) {
 	sender := f.Sender
@@ -295,7 +282,7 @@ func (g *Gateway) deliverFile(ctx context.Context, user bridge.UserID, f bridge.
 		if f.FromSelf {
 			who = "You sent them, from another MSN client,"
 		}
-		msg.Body = fmt.Sprintf("%s a file, %q (%s), that could not be offered here: %s.", who, name, humanSize(f.Size), why)
+		msg.Body = fmt.Sprintf("%s a file, %q (%s), that could not be offered here: %s.", who, name, bridge.HumanSize(f.Size), why)
 	}
 	if !f.Time.IsZero() {
 		msg.Extra = append(msg.Extra, delay{Stamp: f.Time.UTC().Format("2006-01-02T15:04:05.000Z"), From: g.domain.String()})
@@ -323,7 +310,7 @@ func (g *Gateway) offerFile(ctx context.Context, user bridge.UserID, f bridge.Fi
 	case derr != nil:
 		g.log.Info().Err(derr).Str("domain", u.Domainpart()).Msg("looking for an HTTP upload service failed")
 	case svc != nil && svc.maxSize > 0 && f.Size > svc.maxSize:
-		why = fmt.Sprintf("it is larger than the XMPP server's upload limit (%s), and the bridge has no http.public_url to serve it from", humanSize(svc.maxSize))
+		why = fmt.Sprintf("it is larger than the XMPP server's upload limit (%s), and the bridge has no http.public_url to serve it from", bridge.HumanSize(svc.maxSize))
 		svc = nil
 	}
 	if svc != nil {
@@ -343,6 +330,8 @@ func (g *Gateway) offerFile(ctx context.Context, user bridge.UserID, f bridge.Fi
 			return "", "", err
 		}
 		g.log.Warn().Err(err).Str("service", svc.jid).Msg("HTTP upload of a file from MSN failed")
+		// The service may have gone or changed: look for it again next time.
+		g.uploads.forget(u.Domainpart())
 		why = "the XMPP server's upload service refused it (" + err.Error() + "), and the bridge has no http.public_url to serve it from"
 	}
 	if base := g.publicURL(); base != "" {

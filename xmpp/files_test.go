@@ -383,11 +383,3 @@ func TestSendLinked(t *testing.T) {
 		t.Errorf("loopback link: %v, want errPrivateAddress", err)
 	}
 }
-
-func TestHumanSize(t *testing.T) {
-	for n, want := range map[int64]string{5: "5 bytes", 2048: "2.0 KiB", 3 << 20: "3.0 MiB", 5 << 30: "5.0 GiB"} {
-		if got := humanSize(n); got != want {
-			t.Errorf("humanSize(%d) = %q", n, got)
-		}
-	}
-}

@@ -8,11 +8,9 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,7 +136,7 @@ func TestMediaWithProsody(t *testing.T) {
 		if e, ok := g.uploads.get(xe.Domain); !ok || e.svc == nil || e.svc.jid != uploadJID || e.svc.maxSize != 16<<20 {
 			t.Errorf("upload service found: %+v", e.svc)
 		}
-		if got := fetch(t, link); !bytes.Equal(got, data) {
+		if got := xmpptest.Fetch(t, link); !bytes.Equal(got, data) {
 			t.Errorf("the link serves %d bytes, want the %d of the file", len(got), len(data))
 		}
 	})
@@ -158,7 +156,7 @@ func TestMediaWithProsody(t *testing.T) {
 		if link != mediaSrv.URL+"/media/m2/minutes.pdf" || n.Body() != link {
 			t.Errorf("body %q, OOB URL %q", n.Body(), link)
 		}
-		if got := fetch(t, link); !bytes.Equal(got, data) {
+		if got := xmpptest.Fetch(t, link); !bytes.Equal(got, data) {
 			t.Errorf("the link serves %q", got)
 		}
 		resp, err := http.Get(mediaSrv.URL + "/media/expired/minutes.pdf")
@@ -194,7 +192,7 @@ func TestMediaWithProsody(t *testing.T) {
 
 	t.Run("file to MSN from an upload link", func(t *testing.T) {
 		data := bytes.Repeat([]byte{0xff, 0xd8, 'j', 'p'}, 2500)
-		link := clientUpload(t, alice, uploadJID, "cat.jpg", "image/jpeg", data)
+		link := alice.Upload(t, uploadJID, "cat.jpg", "image/jpeg", data)
 		alice.SendRaw(t, `<message xmlns='jabber:client' type='chat' id='f1' to='`+bobJID+`'><body>`+link+`</body>`+
 			`<x xmlns='jabber:x:oob'><url>`+link+`</url></x><request xmlns='urn:xmpp:receipts'/></message>`)
 		c := core.waitCall(t, "SendFile")
@@ -210,7 +208,7 @@ func TestMediaWithProsody(t *testing.T) {
 		}
 
 		// A bare link to an upload, as some clients send it, and declined.
-		link = clientUpload(t, alice, uploadJID, "notes.txt", "text/plain", []byte("remember the milk"))
+		link = alice.Upload(t, uploadJID, "notes.txt", "text/plain", []byte("remember the milk"))
 		alice.SendRaw(t, `<message xmlns='jabber:client' type='chat' id='f2' to='`+bobJID+`'><body>`+link+`</body></message>`)
 		c = core.waitCall(t, "SendFile")
 		if c.file.Name != "notes.txt" || string(c.data) != "remember the milk" {
@@ -251,47 +249,4 @@ func getenv(t *testing.T, name string) string {
 		t.Fatalf("%s is not set: run `eval \"$(scripts/prosody.sh start)\"` first", name)
 	}
 	return v
-}
-
-// fetch GETs a link and returns its body.
-func fetch(t *testing.T, link string) []byte {
-	t.Helper()
-	resp, err := http.Get(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s, %v", link, resp.Status, err)
-	}
-	return data
-}
-
-// clientUpload uploads data the way an XMPP client does (XEP-0363: a slot
-// from the server's service, then PUT) and returns the GET URL.
-func clientUpload(t *testing.T, c *xmpptest.Client, service, name, mime string, data []byte) string {
-	t.Helper()
-	r := c.IQ(t, "get", service, `<request xmlns='urn:xmpp:http:upload:0' filename='`+name+`' size='`+strconv.Itoa(len(data))+`' content-type='`+mime+`'/>`)
-	slot := r.Child("urn:xmpp:http:upload:0", "slot")
-	if slot == nil {
-		t.Fatalf("no upload slot: %+v", r)
-	}
-	req, err := http.NewRequest(http.MethodPut, slot.Child("", "put").Attr("url"), bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range slot.Child("", "put").All("", "header") {
-		req.Header.Set(h.Attr("name"), h.Text())
-	}
-	req.Header.Set("Content-Type", mime)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT: %s", resp.Status)
-	}
-	return slot.Child("", "get").Attr("url")
 }

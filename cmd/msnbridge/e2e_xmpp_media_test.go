@@ -8,10 +8,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
-	"io"
-	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -119,14 +116,14 @@ func TestXMPPMediaEndToEnd(t *testing.T) {
 		if n.Body() != link || !strings.Contains(link, "report.txt") {
 			t.Errorf("body %q, OOB URL %q", n.Body(), link)
 		}
-		if got := httpGet(t, link); !bytes.Equal(got, data) {
+		if got := xmpptest.Fetch(t, link); !bytes.Equal(got, data) {
 			t.Errorf("the link serves %d bytes, want the %d dave sent", len(got), len(data))
 		}
 	})
 
 	t.Run("an upload link from XMPP arrives as a file", func(t *testing.T) {
 		data := bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, 1000)
-		link := uploadLikeAClient(t, user, uploadJID, "drawing.png", "image/png", data)
+		link := user.Upload(t, uploadJID, "drawing.png", "image/png", data)
 		user.SendRaw(t, `<message xmlns='jabber:client' type='chat' id='file1' to='`+daveJID+`'><body>`+link+`</body>`+
 			`<x xmlns='jabber:x:oob'><url>`+link+`</url></x><request xmlns='urn:xmpp:receipts'/></message>`)
 		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
@@ -148,7 +145,7 @@ func TestXMPPMediaEndToEnd(t *testing.T) {
 
 	t.Run("a declined file is reported", func(t *testing.T) {
 		dave.DeclineFiles(true)
-		link := uploadLikeAClient(t, user, uploadJID, "unwanted.bin", "application/octet-stream", []byte("no thanks"))
+		link := user.Upload(t, uploadJID, "unwanted.bin", "application/octet-stream", []byte("no thanks"))
 		user.SendRaw(t, `<message xmlns='jabber:client' type='chat' id='file2' to='`+daveJID+`'><body>`+link+`</body>`+
 			`<x xmlns='jabber:x:oob'><url>`+link+`</url></x></message>`)
 		e := user.ExpectWithin(t, 30*time.Second, "an error for the declined file", func(n *xmpptest.Node) bool {
@@ -158,48 +155,4 @@ func TestXMPPMediaEndToEnd(t *testing.T) {
 			t.Errorf("error text %q", text)
 		}
 	})
-}
-
-// testPNG is a small real PNG, as MSN display pictures are.
-
-func httpGet(t *testing.T, link string) []byte {
-	t.Helper()
-	resp, err := http.Get(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s, %v", link, resp.Status, err)
-	}
-	return data
-}
-
-// uploadLikeAClient uploads data as an XMPP client does (XEP-0363: a slot
-// from the server's service, then PUT) and returns the GET URL.
-func uploadLikeAClient(t *testing.T, c *xmpptest.Client, service, name, mime string, data []byte) string {
-	t.Helper()
-	r := c.IQ(t, "get", service, `<request xmlns='`+nsUpload+`' filename='`+name+`' size='`+strconv.Itoa(len(data))+`' content-type='`+mime+`'/>`)
-	slot := r.Child(nsUpload, "slot")
-	if slot == nil {
-		t.Fatalf("no upload slot: %s", r.Condition())
-	}
-	req, err := http.NewRequest(http.MethodPut, slot.Child("", "put").Attr("url"), bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range slot.Child("", "put").All("", "header") {
-		req.Header.Set(h.Attr("name"), h.Text())
-	}
-	req.Header.Set("Content-Type", mime)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT: %s", resp.Status)
-	}
-	return slot.Child("", "get").Attr("url")
 }

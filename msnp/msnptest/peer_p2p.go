@@ -658,7 +658,7 @@ func (p *Peer) handleInvite(sb *peerSB, l *p2pLink, old *p2pSession, m *slpMessa
 func parseObjContext(c string) (msnp.MSNObject, error) {
 	b, err := base64.StdEncoding.DecodeString(c)
 	if err != nil {
-		return msnp.MSNObject{}, fmt.Errorf("Context is not base64: %v", err)
+		return msnp.MSNObject{}, fmt.Errorf("the Context field is not base64: %v", err)
 	}
 	b = bytes.TrimRight(b, "\x00")
 	obj, err := msnp.ParseMSNObject(string(b))
@@ -666,7 +666,7 @@ func parseObjContext(c string) (msnp.MSNObject, error) {
 		return obj, err
 	}
 	if obj.SHA1D == "" {
-		return obj, fmt.Errorf("Context names no object: %q", b)
+		return obj, fmt.Errorf("the Context field names no object: %q", b)
 	}
 	return obj, nil
 }
