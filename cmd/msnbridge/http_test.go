@@ -43,38 +43,11 @@ func TestRunServesHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.HTTP.Listen = "127.0.0.1:0" // any free port; the log says which
-	cfg.Database.URI = "file:" + filepath.Join(t.TempDir(), "bridge.db")
-	cfg.Bridge.EncryptionKey = store.GenerateKey()
-	r, w := io.Pipe()
-	log, err := config.NewLogger(config.Logging{Level: "info", Format: "json"}, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, log); w.Close() }()
-	var addr string
-	lines := bufio.NewScanner(r)
-	for lines.Scan() {
-		var entry map[string]any
-		if err := json.Unmarshal(lines.Bytes(), &entry); err != nil {
-			continue
+	addr, stop := runWithHTTP(t, cfg, func(line string) {
+		if strings.Contains(line, secret) {
+			t.Fatalf("the secret was logged: %s", line)
 		}
-		if entry["message"] == "http listener up" {
-			addr, _ = entry["addr"].(string)
-		}
-		if entry["message"] == "msnbridge running" {
-			break
-		}
-		if strings.Contains(lines.Text(), secret) {
-			t.Fatalf("the secret was logged: %s", lines.Text())
-		}
-	}
-	go io.Copy(io.Discard, r)
-	if addr == "" {
-		t.Fatal("never logged the http listener's address")
-	}
+	})
 	get := func(path, token string) (int, string) {
 		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
 		if token != "" {
@@ -104,15 +77,7 @@ func TestRunServesHTTP(t *testing.T) {
 	if code, _ := get("/_msnbridge/provision/v1/status?user=matrix:@a:example.org", ""); code != 401 {
 		t.Errorf("provisioning without the secret: %d", code)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	stop()
 	if _, err := http.Get("http://" + addr + "/health"); err == nil {
 		t.Error("the http listener still answers after run returned")
 	}
@@ -127,7 +92,27 @@ func TestRunServesMedia(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.HTTP.Listen = "127.0.0.1:0"
+	addr, stop := runWithHTTP(t, cfg, nil)
+	defer stop()
+	resp, err := http.Get("http://" + addr + "/media/0123456789abcdef0123456789abcdef/notes.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "expire") {
+		t.Errorf("GET an unknown file: %d %q, want the gateway's 404", resp.StatusCode, body)
+	}
+}
+
+// runWithHTTP starts run with cfg (listening on any free port, with a
+// fresh database and media directory) and returns the HTTP listener's
+// address once the bridge says it is running, and a stop function that
+// cancels run and checks it returned cleanly. Every log line until then
+// goes through check (nil for none).
+func runWithHTTP(t *testing.T, cfg *config.Config, check func(line string)) (addr string, stop func()) {
+	t.Helper()
+	cfg.HTTP.Listen = "127.0.0.1:0" // any free port; the log says which
 	cfg.Database.URI = "file:" + filepath.Join(t.TempDir(), "bridge.db")
 	cfg.Bridge.EncryptionKey = store.GenerateKey()
 	cfg.Bridge.Files.Dir = t.TempDir()
@@ -139,9 +124,11 @@ func TestRunServesMedia(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, log); w.Close() }()
-	var addr string
 	lines := bufio.NewScanner(r)
 	for lines.Scan() {
+		if check != nil {
+			check(lines.Text())
+		}
 		var entry map[string]any
 		if err := json.Unmarshal(lines.Bytes(), &entry); err != nil {
 			continue
@@ -155,24 +142,19 @@ func TestRunServesMedia(t *testing.T) {
 	}
 	go io.Copy(io.Discard, r)
 	if addr == "" {
+		cancel()
 		t.Fatal("never logged the http listener's address")
 	}
-	resp, err := http.Get("http://" + addr + "/media/0123456789abcdef0123456789abcdef/notes.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "expire") {
-		t.Errorf("GET an unknown file: %d %q, want the gateway's 404", resp.StatusCode, body)
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
+	return addr, func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("run did not stop")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not stop")
 	}
 }
