@@ -128,3 +128,34 @@ func TestP2PAgainstPeer(t *testing.T) {
 		checkPeer(t, pe)
 	})
 }
+
+// TestP2PCloseRightAfterTransfer: a program that closes the Client as soon
+// as FetchMSNObject or SendFile returned still sends the ack and BYE (or
+// the ack of the 603) that finish the transfer for the peer.
+func TestP2PCloseRightAfterTransfer(t *testing.T) {
+	t.Run("fetch", func(t *testing.T) {
+		c, ev, pe := peerSetup(t, msnp.MSNP12)
+		pobj := pe.SetDisplayPicture(testData(4000, 3))
+		got := contactObject(t, ev, peerAddr)
+		if got.SHA1D != pobj.SHA1D {
+			t.Fatalf("we see %+v, the peer set %+v", got, pobj)
+		}
+		var buf bytes.Buffer
+		if err := c.FetchMSNObject(ctxT(t), peerAddr, got, &buf, 0); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		checkPeer(t, pe)
+	})
+	t.Run("declined file", func(t *testing.T) {
+		c, _, pe := peerSetup(t, msnp.MSNP12)
+		pe.DeclineFiles(true)
+		data := testData(3000, 5)
+		err := c.SendFile(ctxT(t), peerAddr, msnp.OutgoingFile{Name: "a.bin", Size: int64(len(data)), Data: bytes.NewReader(data)})
+		if !errors.Is(err, msnp.ErrP2PDeclined) {
+			t.Fatalf("SendFile: %v, want ErrP2PDeclined", err)
+		}
+		c.Close()
+		checkPeer(t, pe)
+	})
+}

@@ -1004,15 +1004,43 @@ func parseFileContext(b []byte) (name string, size int64, err error) {
 	return name, int64(sz), nil
 }
 
-// p2pClose ends every transfer (Client.Close): nothing more can be sent.
+// p2pCloseDrain bounds how long Close lets queued MSNSLP and ack packets
+// reach the switchboard.
+const p2pCloseDrain = 2 * time.Second
+
+// p2pClose ends every transfer (Client.Close). Transfers still under way
+// fail, but what is already queued to tell peers about finished ones (the
+// ack of a picture's or file's last data, the BYE after it, a 603 Decline
+// and its ack) is first given p2pCloseDrain to go out: a program that
+// closes the Client as soon as FetchMSNObject or SendFile returned would
+// otherwise leave the peer waiting for an ack that never comes, and
+// reporting a failed transfer.
 func (c *Client) p2pClose() {
-	c.p2p.mu.Lock()
-	defer c.p2p.mu.Unlock()
-	for _, l := range c.p2p.links {
+	st := &c.p2p
+	st.mu.Lock()
+	for _, l := range st.links {
 		for _, s := range l.sessions {
 			s.finishLocked(ErrNotConnected, false)
 		}
-		l.ctrl, l.streams, l.in = nil, nil, nil
+		l.streams, l.in = nil, nil
+	}
+	st.mu.Unlock()
+	deadline := time.Now().Add(p2pCloseDrain)
+	for {
+		st.mu.Lock()
+		busy := false
+		for _, l := range st.links {
+			busy = busy || len(l.ctrl) > 0 || l.writing
+		}
+		if !busy || time.Now().After(deadline) {
+			for _, l := range st.links {
+				l.ctrl, l.streams, l.in = nil, nil, nil
+			}
+			st.mu.Unlock()
+			return
+		}
+		st.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

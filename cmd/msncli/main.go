@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -45,7 +46,9 @@ func main() {
 const usage = `usage: msncli --server HOST:PORT [--login-url URL | --nexus-url URL]
               [--rst-url URL [--soap-url URL] [--machine-guid GUID]]
               --passport P --password-file F [--protocol MSNP18] [--debug]
+              [--picture PNG] [--files DIR]
               login | contacts | listen | status STATUS [PSM] | send TO TEXT
+              | sendfile TO PATH | getpicture CONTACT OUT
 
   A login or nexus URL enables MSNP8–12 (Tweener), --rst-url MSNP15–18
   (SSO); with both, MSNP18 is offered first and the server may pick less.
@@ -58,6 +61,16 @@ const usage = `usage: msncli --server HOST:PORT [--login-url URL | --nexus-url U
             from MSNP11, the personal message PSM; then log out
   send      log in, go online, send TEXT to the contact TO and log out;
             exits 0 once the switchboard accepted it, 6 if it did not
+  sendfile  log in, go online, offer the file PATH to TO (MSNP2P through
+            the switchboard); exits 0 once they received it all, 6 if they
+            declined or the transfer failed
+  getpicture  log in, go online, wait for CONTACT's display picture to be
+            advertised and fetch it (MSNP2P) into the file OUT
+
+  --picture PNG sets this account's display picture (sent as it is, so
+  96x96 PNG is best) before going online, and serves it to contacts.
+  With --files DIR, listen accepts files contacts offer into DIR (as
+  FileReceived events); without it, it declines them.
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -80,6 +93,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	proto := fs.String("protocol", "", "protocol version to offer first (MSNP8…MSNP18)")
 	debug := fs.Bool("debug", false, "print redacted protocol traces on stderr")
 	timeout := fs.Duration("timeout", 60*time.Second, "login timeout")
+	picture := fs.String("picture", "", "PNG to use as this account's display picture")
+	filesDir := fs.String("files", "", "listen: accept offered files into this directory")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -105,6 +120,11 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return bad("send takes TO TEXT")
 		}
 		to, text = rest[1], rest[2]
+	case "sendfile", "getpicture":
+		if len(rest) != 3 || !strings.Contains(rest[1], "@") {
+			return bad(cmd + " takes CONTACT PATH")
+		}
+		to, text = rest[1], rest[2]
 	case "login", "contacts", "listen":
 		if len(rest) != 1 {
 			return bad(cmd + " takes no arguments")
@@ -126,6 +146,17 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	pw, err := os.ReadFile(*pwFile)
 	if err != nil {
 		return bad(err.Error())
+	}
+	var pictureData []byte
+	if *picture != "" {
+		if pictureData, err = os.ReadFile(*picture); err != nil {
+			return bad(err.Error())
+		}
+	}
+	if *filesDir != "" {
+		if st, err := os.Stat(*filesDir); err != nil || !st.IsDir() {
+			return bad("--files needs an existing directory")
+		}
 	}
 	cfg := msnp.Config{Server: *server, LoginURL: *loginURL, NexusURL: *nexusURL,
 		RSTURL: *rstURL, SOAPBaseURL: *soapURL, MachineGUID: *machineGUID}
@@ -165,9 +196,20 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}()
 	synced := make(chan struct{}, 1)
+	var transfers sync.WaitGroup
+	defer transfers.Wait()
 	c, err := msnp.New(cfg, *passport, strings.TrimRight(string(pw), "\r\n"), func(ev msnp.Event) {
 		if _, ok := ev.(msnp.PresenceSynced); ok {
 			synced <- struct{}{}
+		}
+		if offer, ok := ev.(msnp.FileOffer); ok {
+			// Accept blocks until the transfer ends: not on this
+			// goroutine, which every later event waits for.
+			transfers.Add(1)
+			go func() {
+				defer transfers.Done()
+				receiveFile(ctx, out, offer, *filesDir)
+			}()
 		}
 		events <- ev
 	})
@@ -193,6 +235,11 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		li["machine_guid"] = c.MachineGUID()
 	}
 	_ = out.Encode(li)
+	if pictureData != nil {
+		if _, err := c.SetDisplayPicture(lctx, pictureData); err != nil {
+			return finish(fail(stderr, out, err))
+		}
+	}
 	switch cmd {
 	case "login":
 	case "contacts":
@@ -220,6 +267,20 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return finish(exitNotSent)
 		}
 		_ = out.Encode(map[string]any{"event": "Sent", "to": to})
+	case "sendfile":
+		if err := c.SetStatus(lctx, msnp.StatusOnline); err != nil {
+			return finish(fail(stderr, out, err))
+		}
+		if code := sendFile(ctx, c, out, stderr, to, text); code != exitOK {
+			return finish(code)
+		}
+	case "getpicture":
+		if err := c.SetStatus(lctx, msnp.StatusOnline); err != nil {
+			return finish(fail(stderr, out, err))
+		}
+		if code := getPicture(lctx, c, out, stderr, to, text); code != exitOK {
+			return finish(code)
+		}
 	case "listen":
 		if err := c.SetStatus(lctx, msnp.StatusOnline); err != nil {
 			return finish(fail(stderr, out, err))
@@ -235,6 +296,104 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}
 	return finish(exitOK)
+}
+
+// sendFile offers the file at path to contact and waits for the end of
+// the transfer.
+func sendFile(ctx context.Context, c *msnp.Client, out *lineEncoder, stderr io.Writer, to, path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "msncli: %v\n", err)
+		return exitUsage
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		fmt.Fprintf(stderr, "msncli: %v\n", err)
+		return exitUsage
+	}
+	name := filepath.Base(path)
+	if err := c.SendFile(ctx, to, msnp.OutgoingFile{Name: name, Size: st.Size(), Data: f}); err != nil {
+		fmt.Fprintf(stderr, "msncli: sending %s to %s: %v\n", name, to, err)
+		_ = out.Encode(map[string]any{"event": "FileNotSent", "to": to, "name": name, "error": err.Error(), "exit": exitNotSent})
+		return exitNotSent
+	}
+	_ = out.Encode(map[string]any{"event": "FileSent", "to": to, "name": name, "size": st.Size()})
+	return exitOK
+}
+
+// getPicture waits until contact advertises a display picture, fetches it
+// into path and prints its MSNObject.
+func getPicture(ctx context.Context, c *msnp.Client, out *lineEncoder, stderr io.Writer, contact, path string) int {
+	var obj msnp.MSNObject
+	for {
+		if ct, ok := c.Contact(contact); ok && ct.MSNObject != "" {
+			var err error
+			if obj, err = msnp.ParseMSNObject(ct.MSNObject); err != nil {
+				fmt.Fprintf(stderr, "msncli: %s advertises a bad msnobj: %v\n", contact, err)
+				return exitProtocol
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(stderr, "msncli: %s advertised no display picture (are they online?)\n", contact)
+			return exitNotSent
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "msncli: %v\n", err)
+		return exitUsage
+	}
+	err = c.FetchMSNObject(ctx, contact, obj, f, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		fmt.Fprintf(stderr, "msncli: fetching %s's display picture: %v\n", contact, err)
+		_ = out.Encode(map[string]any{"event": "PictureNotFetched", "from": contact, "error": err.Error(), "exit": exitNotSent})
+		return exitNotSent
+	}
+	_ = out.Encode(map[string]any{"event": "PictureFetched", "from": contact, "size": obj.Size, "sha1d": obj.SHA1D, "path": path})
+	return exitOK
+}
+
+// receiveFile accepts offer into dir, or declines it when dir is "".
+func receiveFile(ctx context.Context, out *lineEncoder, offer msnp.FileOffer, dir string) {
+	if dir == "" {
+		_ = offer.Transfer.Decline()
+		_ = out.Encode(map[string]any{"event": "FileDeclined", "from": offer.From, "name": offer.Name})
+		return
+	}
+	// The name is the sender's: keep only its last element, so that it
+	// cannot climb out of dir.
+	name := filepath.Base(filepath.Clean("/" + strings.ReplaceAll(offer.Name, "\\", "/")))
+	if name == "/" || name == "." {
+		name = "file"
+	}
+	f, err := os.CreateTemp(dir, name+".part-*")
+	if err == nil {
+		err = offer.Transfer.Accept(ctx, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(f.Name(), filepath.Join(dir, name))
+		}
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	} else {
+		_ = offer.Transfer.Decline()
+	}
+	if err != nil {
+		_ = out.Encode(map[string]any{"event": "FileFailed", "from": offer.From, "name": offer.Name, "error": err.Error()})
+		return
+	}
+	_ = out.Encode(map[string]any{"event": "FileReceived", "from": offer.From, "name": name, "size": offer.Size, "path": filepath.Join(dir, name)})
 }
 
 // fail prints err and maps it to an exit code.
@@ -282,6 +441,7 @@ func eventJSON(ev msnp.Event) map[string]any {
 	if _, ok := ev.(msnp.SwitchboardInvite); ok {
 		delete(m, "cookie")
 	}
+	delete(m, "transfer") // a FileOffer's handle, nothing to print
 	return m
 }
 
