@@ -1,0 +1,369 @@
+package xmpp
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"github.com/msnbridge/msnbridge/bridge"
+)
+
+func sha1Hex(b []byte) string {
+	s := sha1.Sum(b)
+	return hex.EncodeToString(s[:])
+}
+
+func TestAdvertisedPhoto(t *testing.T) {
+	h := sha1Hex([]byte("pic"))
+	cases := []struct {
+		stanza string
+		hash   string
+		ok     bool
+	}{
+		{`<presence><x xmlns='vcard-temp:x:update'><photo>` + h + `</photo></x></presence>`, h, true},
+		{`<presence><x xmlns='vcard-temp:x:update'><photo> ` + strings.ToUpper(h) + "\n</photo></x></presence>", h, true},
+		{`<presence><x xmlns='vcard-temp:x:update'><photo/></x></presence>`, "", true},
+		{`<presence><x xmlns='vcard-temp:x:update'/></presence>`, "", false},
+		{`<presence><show>away</show></presence>`, "", false},
+		{`<presence><x xmlns='jabber:x:other'><photo>` + h + `</photo></x></presence>`, "", false},
+		{`<presence><x xmlns='vcard-temp:x:update'><photo>not-a-hash</photo></x></presence>`, "", false},
+		{`<presence><x xmlns='vcard-temp:x:update'><photo>` + h[:39] + `z</photo></x></presence>`, "", false},
+		{`<presence><x xmlns='vcard-temp:x:update'><photo>` + h + `00</photo></x></presence>`, "", false},
+	}
+	for _, c := range cases {
+		hash, ok := advertisedPhoto(decodeNode(t, c.stanza))
+		if hash != c.hash || ok != c.ok {
+			t.Errorf("advertisedPhoto(%s) = %q, %v; want %q, %v", c.stanza, hash, ok, c.hash, c.ok)
+		}
+	}
+}
+
+// vcardResult is the server's answer holding a PHOTO with data.
+func vcardResult(t *testing.T, data []byte) *node {
+	t.Helper()
+	b64 := base64.StdEncoding.EncodeToString(data)
+	// Folded over lines, as many clients write vCards.
+	var folded strings.Builder
+	for len(b64) > 76 {
+		folded.WriteString(b64[:76] + "\r\n ")
+		b64 = b64[76:]
+	}
+	folded.WriteString(b64)
+	return decodeNode(t, `<iq type='result'><vCard xmlns='vcard-temp'><FN>A</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>`+
+		folded.String()+`</BINVAL></PHOTO></vCard></iq>`)
+}
+
+func TestUserPhoto(t *testing.T) {
+	pic := bytes.Repeat([]byte("\x89PNG picture "), 100)
+	h := sha1Hex(pic)
+	got, err := userPhoto(vcardResult(t, pic), h)
+	if err != nil || !bytes.Equal(got, pic) {
+		t.Fatalf("userPhoto: %d bytes, %v", len(got), err)
+	}
+	if _, err := userPhoto(vcardResult(t, pic), sha1Hex([]byte("other"))); !errors.Is(err, errPhotoMismatch) {
+		t.Errorf("another hash: %v, want errPhotoMismatch", err)
+	}
+	for _, none := range []string{`<iq type='result'/>`, `<iq type='result'><vCard xmlns='vcard-temp'/></iq>`,
+		`<iq type='result'><vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE></PHOTO></vCard></iq>`} {
+		if _, err := userPhoto(decodeNode(t, none), h); !errors.Is(err, errPhotoMismatch) {
+			t.Errorf("%s: %v, want errPhotoMismatch", none, err)
+		}
+	}
+	bad := []struct{ stanza, want string }{
+		{`<iq type='result'><vCard xmlns='vcard-temp'><PHOTO><EXTVAL>https://x.org/a.png</EXTVAL></PHOTO></vCard></iq>`, "EXTVAL"},
+		{`<iq type='result'><vCard xmlns='vcard-temp'><PHOTO><BINVAL>!!!notbase64</BINVAL></PHOTO></vCard></iq>`, "base64"},
+		{`<iq type='result'><vCard xmlns='vcard-temp'><PHOTO><BINVAL>` + strings.Repeat("A", maxUserPhotoBase64+4) + `</BINVAL></PHOTO></vCard></iq>`, "too large"},
+	}
+	for _, b := range bad {
+		_, err := userPhoto(decodeNode(t, b.stanza), h)
+		if err == nil || errors.Is(err, errPhotoMismatch) || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%.80s: %v, want an error about %s", b.stanza, err, b.want)
+		}
+	}
+}
+
+// pictureCore is a core with logins, frontend values and a record of the
+// display pictures set.
+type pictureCore struct {
+	nilCore
+	mu       sync.Mutex
+	logins   map[string]string // user → passport
+	values   map[string]string
+	pictures [][]byte // what SetDisplayPicture got, in order (nil: cleared)
+	setErr   error
+}
+
+func newPictureCore() *pictureCore {
+	return &pictureCore{logins: map[string]string{}, values: map[string]string{}}
+}
+
+func (c *pictureCore) Permission(u bridge.UserID) bridge.Permission {
+	if strings.HasPrefix(u.ID, "stranger@") {
+		return bridge.PermissionNone
+	}
+	return bridge.PermissionUser
+}
+
+func (c *pictureCore) Status(_ context.Context, u bridge.UserID) (bridge.LoginStatus, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bridge.LoginStatus{Passport: c.logins[u.ID], State: bridge.LoginConnected}, nil
+}
+
+func (c *pictureCore) FrontendValue(_ context.Context, frontend, key string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.values[frontend+"/"+key], nil
+}
+
+func (c *pictureCore) SetFrontendValue(_ context.Context, frontend, key, value string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.values[frontend+"/"+key] = value
+	return nil
+}
+
+func (c *pictureCore) SetDisplayPicture(_ context.Context, _ bridge.UserID, image []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.setErr != nil {
+		return c.setErr
+	}
+	c.pictures = append(c.pictures, image)
+	return nil
+}
+
+func (c *pictureCore) taken() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]byte(nil), c.pictures...)
+}
+
+// vcardServer stands in for the users' servers: it answers vCard requests
+// with each user's current picture and logs the requests.
+type vcardServer struct {
+	mu      sync.Mutex
+	photos  map[string][]byte
+	fetched []string // "<bare> <sha1 of what it served>"
+	at      []time.Time
+}
+
+func (s *vcardServer) fetch(t *testing.T) func(context.Context, string) (*node, error) {
+	return func(_ context.Context, bare string) (*node, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		pic := s.photos[bare]
+		s.fetched = append(s.fetched, bare+" "+sha1Hex(pic))
+		s.at = append(s.at, time.Now())
+		if pic == nil {
+			return decodeNode(t, `<iq type='result'><vCard xmlns='vcard-temp'/></iq>`), nil
+		}
+		return vcardResult(t, pic), nil
+	}
+}
+
+func (s *vcardServer) set(bare string, pic []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.photos[bare] = pic
+}
+
+func (s *vcardServer) log() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.fetched...)
+}
+
+// presenceWithPhoto is what the gateway receives from user: an available
+// presence announcing hash (nil: no XEP-0153 at all).
+func presenceWithPhoto(t *testing.T, user string, hash *string) *inStanza {
+	s := `<presence>`
+	if hash != nil {
+		s += `<x xmlns='vcard-temp:x:update'><photo>` + *hash + `</photo></x>`
+	}
+	s += `</presence>`
+	return &inStanza{node: decodeNode(t, s), from: jid.MustParse(user + "/pc"), to: jid.MustParse(`bob\40x.org@msn.example.org`),
+		user: bridge.UserID{Frontend: Kind, ID: user}}
+}
+
+// TestUserPicture: the avatar a user announces becomes their display
+// picture once per hash and account, checked against the hash; a picture
+// that cannot be used is remembered; removing the avatar clears it.
+func TestUserPicture(t *testing.T) {
+	const alice = "alice@example.org"
+	core := newPictureCore()
+	core.logins[alice] = "alice@hotmail.com"
+	srv := &vcardServer{photos: map[string][]byte{}}
+	newGateway := func() *Gateway {
+		g := newMediaGateway(t, core, false)
+		g.fetchVCard = srv.fetch(t)
+		g.userPictureInterval = 0
+		return g
+	}
+	g := newGateway()
+	// note hands a presence to the gateway and waits until its worker,
+	// if it started one, is done.
+	note := func(g *Gateway, user string, hash *string) {
+		t.Helper()
+		g.noteUserPhoto(presenceWithPhoto(t, user, hash))
+		g.userPics.running.Wait()
+	}
+	picA := []byte("\x89PNG picture A")
+	picB := []byte("\x89PNG picture B")
+	hA, hB := sha1Hex(picA), sha1Hex(picB)
+	srv.set(alice, picA)
+
+	note(g, alice, &hA)
+	if p := core.taken(); len(p) != 1 || !bytes.Equal(p[0], picA) {
+		t.Fatalf("pictures %q, want A", p)
+	}
+	if v := core.values["xmpp/userdp/"+alice]; v != "alice@hotmail.com "+hA {
+		t.Errorf("remembered %q", v)
+	}
+	// Every contact gets a copy of the presence: one fetch.
+	note(g, alice, &hA)
+	note(g, alice, &hA)
+	note(g, alice, nil) // no XEP-0153 says nothing
+	if f := srv.log(); len(f) != 1 {
+		t.Errorf("fetches %v, want one", f)
+	}
+	// After a restart, what was applied is not fetched again.
+	g = newGateway()
+	note(g, alice, &hA)
+	if f := srv.log(); len(f) != 1 || len(core.taken()) != 1 {
+		t.Errorf("after a restart: fetches %v, %d pictures", f, len(core.taken()))
+	}
+
+	// A new avatar is fetched and taken.
+	srv.set(alice, picB)
+	note(g, alice, &hB)
+	if p := core.taken(); len(p) != 2 || !bytes.Equal(p[1], picB) {
+		t.Fatalf("pictures %q, want A, B", p)
+	}
+
+	// A hash the vCard does not match (the avatar changed again) is not
+	// taken, nor remembered.
+	hC := sha1Hex([]byte("picture C"))
+	note(g, alice, &hC)
+	if len(core.taken()) != 2 || core.values["xmpp/userdp/"+alice] != "alice@hotmail.com "+hB {
+		t.Errorf("a mismatching photo was taken: %d pictures, %q", len(core.taken()), core.values["xmpp/userdp/"+alice])
+	}
+	if f := srv.log(); len(f) != 3 {
+		t.Errorf("fetches %v", f)
+	}
+
+	// No avatar any more: the picture is cleared, once.
+	empty := ""
+	note(g, alice, &empty)
+	note(g, alice, &empty)
+	if p := core.taken(); len(p) != 3 || p[2] != nil {
+		t.Fatalf("pictures %q, want A, B, cleared", p)
+	}
+	if f := srv.log(); len(f) != 3 {
+		t.Errorf("clearing fetched: %v", f)
+	}
+
+	// A new MSN login gets the picture again.
+	g = newGateway()
+	core.mu.Lock()
+	core.logins[alice] = "alice2@hotmail.com"
+	core.mu.Unlock()
+	note(g, alice, &hB)
+	if p := core.taken(); len(p) != 4 || !bytes.Equal(p[3], picB) {
+		t.Fatalf("pictures %q, want B for the new login", p)
+	}
+
+	// A picture the core cannot use is reported and remembered: not
+	// fetched again for the same hash.
+	core.setErr = errors.New("not an image")
+	hA2 := hA
+	srv.set(alice, picA)
+	note(g, alice, &hA2)
+	g = newGateway()
+	note(g, alice, &hA2)
+	if f := srv.log(); len(f) != 5 {
+		t.Errorf("fetches %v, want one for the refused picture", f)
+	}
+	if v := core.values["xmpp/userdp/"+alice]; v != "alice2@hotmail.com "+hA {
+		t.Errorf("refused picture remembered as %q", v)
+	}
+	core.setErr = nil
+
+	// Unregistered users and users without permission are ignored, and
+	// a user who registers later still gets their picture.
+	const carol = "carol@example.org"
+	srv.set(carol, picA)
+	note(g, carol, &hA)
+	note(g, "stranger@example.org", &hA)
+	if f := srv.log(); len(f) != 5 {
+		t.Errorf("fetched for users without a login: %v", f)
+	}
+	g.userPics.mu.Lock()
+	if len(g.userPics.users) != 1 {
+		t.Errorf("users remembered: %v", g.userPics.users)
+	}
+	g.userPics.mu.Unlock()
+	core.mu.Lock()
+	core.logins[carol] = "carol@hotmail.com"
+	core.mu.Unlock()
+	note(g, carol, &hA)
+	if f := srv.log(); len(f) != 6 || f[5] != carol+" "+hA {
+		t.Errorf("fetches %v, want carol's picture", f)
+	}
+
+	// Logging out forgets the state: a new login takes the picture again.
+	g.forgetUserPicture(context.Background(), bridge.UserID{Frontend: Kind, ID: carol})
+	if v := core.values["xmpp/userdp/"+carol]; v != "" {
+		t.Errorf("state kept after logout: %q", v)
+	}
+	note(g, carol, &hA)
+	if f := srv.log(); len(f) != 7 {
+		t.Errorf("fetches %v, want carol's picture again", f)
+	}
+}
+
+// TestUserPictureRateLimit: changes faster than the interval are spaced
+// by it, and only the latest of them is fetched.
+func TestUserPictureRateLimit(t *testing.T) {
+	const alice = "alice@example.org"
+	core := newPictureCore()
+	core.logins[alice] = "alice@hotmail.com"
+	srv := &vcardServer{photos: map[string][]byte{}}
+	g := newMediaGateway(t, core, false)
+	g.fetchVCard = srv.fetch(t)
+	const interval = 300 * time.Millisecond
+	g.userPictureInterval = interval
+	pics := [][]byte{[]byte("one"), []byte("two"), []byte("three")}
+	hashes := []string{sha1Hex(pics[0]), sha1Hex(pics[1]), sha1Hex(pics[2])}
+	srv.set(alice, pics[0])
+	g.noteUserPhoto(presenceWithPhoto(t, alice, &hashes[0]))
+	g.userPics.running.Wait()
+	// Two changes at once: the worker waits out the interval, then
+	// takes the latest.
+	srv.set(alice, pics[2])
+	g.noteUserPhoto(presenceWithPhoto(t, alice, &hashes[1]))
+	g.noteUserPhoto(presenceWithPhoto(t, alice, &hashes[2]))
+	g.userPics.running.Wait()
+	f := srv.log()
+	if len(f) != 2 || f[0] != alice+" "+hashes[0] || f[1] != alice+" "+hashes[2] {
+		t.Fatalf("fetches %v, want one then three", f)
+	}
+	srv.mu.Lock()
+	gap := srv.at[1].Sub(srv.at[0])
+	srv.mu.Unlock()
+	if gap < interval {
+		t.Errorf("second fetch %v after the first, want at least %v", gap, interval)
+	}
+	if p := core.taken(); len(p) != 2 || !bytes.Equal(p[1], pics[2]) {
+		t.Errorf("pictures %q", p)
+	}
+}
