@@ -156,6 +156,15 @@ func (g *Gateway) forgetUserPicture(ctx context.Context, user bridge.UserID) {
 func (g *Gateway) userPictureWorker(user bridge.UserID, u *userPicture) {
 	defer g.userPics.running.Done()
 	p := &g.userPics
+	defer func() {
+		// A bug here must not take the whole frontend down.
+		if r := recover(); r != nil {
+			g.log.Error().Interface("panic", r).Str("user", user.ID).Msg("display picture worker panicked")
+			p.mu.Lock()
+			u.busy, u.pending = false, false
+			p.mu.Unlock()
+		}
+	}()
 	g.mu.Lock()
 	runCtx := g.ctx
 	g.mu.Unlock()
