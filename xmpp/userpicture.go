@@ -52,6 +52,9 @@ const (
 	// error, a photo not matching its hash) is left alone before a later
 	// presence tries it again.
 	userPictureRetry = time.Minute
+	// maxPictureFetches bounds the vCard fetches under way at once over
+	// all users (a first start with many users, each announcing a hash).
+	maxPictureFetches = 4
 )
 
 // userPictures tracks, per user, the advertised hash waiting to be applied
@@ -60,6 +63,7 @@ type userPictures struct {
 	mu      sync.Mutex
 	users   map[string]*userPicture // bare JID →
 	running sync.WaitGroup          // workers, for Run to wait on
+	slots   chan struct{}           // one per fetch under way (maxPictureFetches)
 }
 
 type userPicture struct {
@@ -69,6 +73,7 @@ type userPicture struct {
 
 	done      string    // the last hash handled
 	doneValid bool      // done is meaningful
+	gen       int       // bumped when the login changes: a result under way is stale
 	doneUntil time.Time // zero: for good; else retry done after this
 	last      time.Time // when the last picture was taken (rate limit)
 }
@@ -136,16 +141,23 @@ func (g *Gateway) noteUserPhoto(st *inStanza) {
 	}
 }
 
+// userLoginChanged makes the next hash the user announces be checked
+// against the core again, even one handled already: it was handled for
+// another (or no) MSN login. Called when a login connects.
+func (g *Gateway) userLoginChanged(user bridge.UserID) {
+	p := &g.userPics
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if u := p.users[user.ID]; u != nil {
+		u.doneValid = false
+		u.gen++
+	}
+}
+
 // forgetUserPicture drops what is known of the user's picture: their login
 // is gone, and a new one gets the picture again.
 func (g *Gateway) forgetUserPicture(ctx context.Context, user bridge.UserID) {
-	g.userPics.mu.Lock()
-	if u := g.userPics.users[user.ID]; u != nil && !u.busy {
-		delete(g.userPics.users, user.ID)
-	} else if u != nil {
-		u.doneValid = false
-	}
-	g.userPics.mu.Unlock()
+	g.userLoginChanged(user)
 	if err := g.core.SetFrontendValue(ctx, Kind, userPictureKeyPrefix+user.ID, ""); err != nil {
 		g.log.Debug().Err(err).Str("user", user.ID).Msg("could not forget the display picture state")
 	}
@@ -188,7 +200,7 @@ func (g *Gateway) userPictureWorker(user bridge.UserID, u *userPicture) {
 			}
 			continue // a newer hash may have come meanwhile
 		}
-		hash := u.want
+		hash, gen := u.want, u.gen
 		u.pending = false
 		p.mu.Unlock()
 
@@ -198,10 +210,13 @@ func (g *Gateway) userPictureWorker(user bridge.UserID, u *userPicture) {
 		if took {
 			u.last = time.Now()
 		}
-		switch outcome {
-		case pictureNoLogin:
+		switch {
+		case u.gen != gen:
+			// The login changed meanwhile: what was done is not known
+			// to hold for the new one.
+		case outcome == pictureNoLogin:
 			u.doneValid = false // a login later takes the same hash
-		case pictureFailed:
+		case outcome == pictureFailed:
 			u.done, u.doneValid, u.doneUntil = hash, true, time.Now().Add(userPictureRetry)
 		default:
 			u.done, u.doneValid, u.doneUntil = hash, true, time.Time{}
@@ -266,7 +281,7 @@ func (g *Gateway) applyUserPicture(user bridge.UserID, hash string) (outcome pic
 	}
 	var data []byte
 	if hash != "" {
-		r, err := g.fetchVCard(ctx, user.ID)
+		r, err := g.fetchPictureVCard(ctx, user.ID)
 		if err != nil {
 			log.Warn().Err(err).Msg("could not fetch the user's vCard")
 			return pictureFailed, true
@@ -292,6 +307,24 @@ func (g *Gateway) applyUserPicture(user bridge.UserID, hash string) (outcome pic
 	remember()
 	log.Debug().Msg("display picture follows the XMPP avatar")
 	return pictureHandled, true
+}
+
+// fetchPictureVCard is fetchVCard, waiting for a free slot first.
+func (g *Gateway) fetchPictureVCard(ctx context.Context, bare string) (*node, error) {
+	p := &g.userPics
+	p.mu.Lock()
+	if p.slots == nil {
+		p.slots = make(chan struct{}, maxPictureFetches)
+	}
+	slots := p.slots
+	p.mu.Unlock()
+	select {
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.fetchVCard(ctx, bare)
 }
 
 // requestVCard asks the user's server for their vCard (as the gateway; the

@@ -272,13 +272,18 @@ func TestUserPicture(t *testing.T) {
 		t.Errorf("clearing fetched: %v", f)
 	}
 
-	// A new MSN login gets the picture again.
-	g = newGateway()
+	// A new MSN login gets the picture again, once it connects.
+	note(g, alice, &hB) // the old login's picture again
 	core.mu.Lock()
 	core.logins[alice] = "alice2@hotmail.com"
 	core.mu.Unlock()
+	note(g, alice, &hB) // known: not even looked up
+	if len(core.taken()) != 4 || len(srv.log()) != 4 {
+		t.Fatalf("pictures %q before the new login connected", core.taken())
+	}
+	g.userLoginChanged(bridge.UserID{Frontend: Kind, ID: alice})
 	note(g, alice, &hB)
-	if p := core.taken(); len(p) != 4 || !bytes.Equal(p[3], picB) {
+	if p := core.taken(); len(p) != 5 || !bytes.Equal(p[4], picB) {
 		t.Fatalf("pictures %q, want B for the new login", p)
 	}
 
@@ -290,7 +295,7 @@ func TestUserPicture(t *testing.T) {
 	note(g, alice, &hA2)
 	g = newGateway()
 	note(g, alice, &hA2)
-	if f := srv.log(); len(f) != 5 {
+	if f := srv.log(); len(f) != 6 {
 		t.Errorf("fetches %v, want one for the refused picture", f)
 	}
 	if v := core.values["xmpp/userdp/"+alice]; v != "alice2@hotmail.com "+hA {
@@ -304,7 +309,7 @@ func TestUserPicture(t *testing.T) {
 	srv.set(carol, picA)
 	note(g, carol, &hA)
 	note(g, "stranger@example.org", &hA)
-	if f := srv.log(); len(f) != 5 {
+	if f := srv.log(); len(f) != 6 {
 		t.Errorf("fetched for users without a login: %v", f)
 	}
 	g.userPics.mu.Lock()
@@ -316,7 +321,7 @@ func TestUserPicture(t *testing.T) {
 	core.logins[carol] = "carol@hotmail.com"
 	core.mu.Unlock()
 	note(g, carol, &hA)
-	if f := srv.log(); len(f) != 6 || f[5] != carol+" "+hA {
+	if f := srv.log(); len(f) != 7 || f[6] != carol+" "+hA {
 		t.Errorf("fetches %v, want carol's picture", f)
 	}
 
@@ -326,7 +331,7 @@ func TestUserPicture(t *testing.T) {
 		t.Errorf("state kept after logout: %q", v)
 	}
 	note(g, carol, &hA)
-	if f := srv.log(); len(f) != 7 {
+	if f := srv.log(); len(f) != 8 {
 		t.Errorf("fetches %v, want carol's picture again", f)
 	}
 }
@@ -365,5 +370,52 @@ func TestUserPictureRateLimit(t *testing.T) {
 	}
 	if p := core.taken(); len(p) != 2 || !bytes.Equal(p[1], pics[2]) {
 		t.Errorf("pictures %q", p)
+	}
+}
+
+// TestUserPictureFetchesBounded: many users announcing pictures at once
+// (the first start of a gateway with many users) fetch a few at a time.
+func TestUserPictureFetchesBounded(t *testing.T) {
+	core := newPictureCore()
+	g := newMediaGateway(t, core, false)
+	pic := []byte("picture")
+	hash := sha1Hex(pic)
+	release := make(chan struct{})
+	entered := make(chan struct{}, 10)
+	var mu sync.Mutex
+	active, most, total := 0, 0, 0
+	g.fetchVCard = func(context.Context, string) (*node, error) {
+		mu.Lock()
+		active++
+		total++
+		most = max(most, active)
+		mu.Unlock()
+		entered <- struct{}{}
+		<-release
+		mu.Lock()
+		active--
+		mu.Unlock()
+		return vcardResult(t, pic), nil
+	}
+	const users = maxPictureFetches + 2
+	for i := range users {
+		u := string(rune('a'+i)) + "@example.org"
+		core.mu.Lock()
+		core.logins[u] = u
+		core.mu.Unlock()
+		g.noteUserPhoto(presenceWithPhoto(t, u, &hash))
+	}
+	for range maxPictureFetches {
+		<-entered
+	}
+	select {
+	case <-entered:
+		t.Errorf("more than %d fetches at once", maxPictureFetches)
+	default:
+	}
+	close(release)
+	g.userPics.running.Wait()
+	if most > maxPictureFetches || total != users || len(core.taken()) != users {
+		t.Errorf("at most %d at once, %d fetches, %d pictures; want ≤%d, %d, %d", most, total, len(core.taken()), maxPictureFetches, users, users)
 	}
 }
