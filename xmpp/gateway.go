@@ -68,7 +68,7 @@ type Gateway struct {
 
 	// The user's avatar as their MSN display picture (userpicture.go).
 	userPics            userPictures
-	userPictureInterval time.Duration                                         // least time between two, per user
+	userPictureInterval time.Duration                                         // least time between two vCard fetches, per user
 	fetchVCard          func(ctx context.Context, bare string) (*node, error) // tests replace it
 
 	// rosterHosts are the server hosts that granted this component XEP-0356

@@ -44,9 +44,9 @@ const (
 	// bound stanzas well below this (Prosody: 256 KiB from clients); the
 	// core shrinks the picture to 96×96 anyway.
 	maxUserPhotoBase64 = 8 << 20
-	// defaultUserPictureInterval is the least time between two pictures
-	// taken for one user: a client changing its avatar in a loop costs one
-	// vCard fetch per interval, and only the latest hash is fetched.
+	// defaultUserPictureInterval is the least time between two vCard
+	// fetches for one user: a client changing its avatar in a loop costs
+	// one fetch per interval, and only the latest hash is fetched.
 	defaultUserPictureInterval = 10 * time.Second
 	// userPictureRetry is how long a hash whose fetch failed (no answer, an
 	// error, a photo not matching its hash) is left alone before a later
@@ -190,7 +190,9 @@ func (g *Gateway) userPictureWorker(user bridge.UserID, u *userPicture) {
 			p.mu.Unlock()
 			return
 		}
-		if wait := g.userPictureInterval - time.Since(u.last); !u.last.IsZero() && wait > 0 {
+		// Only fetches are spaced out: clearing the picture asks nothing
+		// of the user's server (and the core limits its own calls).
+		if wait := g.userPictureInterval - time.Since(u.last); u.want != "" && !u.last.IsZero() && wait > 0 {
 			p.mu.Unlock()
 			t := time.NewTimer(wait)
 			select {
@@ -204,10 +206,10 @@ func (g *Gateway) userPictureWorker(user bridge.UserID, u *userPicture) {
 		u.pending = false
 		p.mu.Unlock()
 
-		outcome, took := g.applyUserPicture(user, hash)
+		outcome, fetched := g.applyUserPicture(user, hash)
 
 		p.mu.Lock()
-		if took {
+		if fetched {
 			u.last = time.Now()
 		}
 		switch {
@@ -238,9 +240,9 @@ const (
 var errPhotoMismatch = errors.New("the vCard's photo does not match the hash in presence")
 
 // applyUserPicture makes the picture with this hash ("" for none) the
-// user's MSN display picture, unless it already is. took says whether it
-// fetched or set anything (what the rate limit counts).
-func (g *Gateway) applyUserPicture(user bridge.UserID, hash string) (outcome pictureOutcome, took bool) {
+// user's MSN display picture, unless it already is. fetched says whether
+// it asked the user's server for their vCard (what the rate limit counts).
+func (g *Gateway) applyUserPicture(user bridge.UserID, hash string) (outcome pictureOutcome, fetched bool) {
 	ctx, cancel := g.coreCtx()
 	defer cancel()
 	log := g.log.With().Str("user", user.ID).Str("hash", hash).Logger()
@@ -299,14 +301,14 @@ func (g *Gateway) applyUserPicture(user bridge.UserID, hash string) (outcome pic
 	if err := g.core.SetDisplayPicture(ctx, user, data); errors.Is(err, bridge.ErrRateLimited) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		log.Warn().Err(err).Msg("could not set the user's display picture")
-		return pictureFailed, true
+		return pictureFailed, hash != ""
 	} else if err != nil {
 		refuse(err)
-		return pictureHandled, true
+		return pictureHandled, hash != ""
 	}
 	remember()
 	log.Debug().Msg("display picture follows the XMPP avatar")
-	return pictureHandled, true
+	return pictureHandled, hash != ""
 }
 
 // fetchPictureVCard is fetchVCard, waiting for a free slot first.

@@ -371,6 +371,20 @@ func TestUserPictureRateLimit(t *testing.T) {
 	if p := core.taken(); len(p) != 2 || !bytes.Equal(p[1], pics[2]) {
 		t.Errorf("pictures %q", p)
 	}
+	// Clearing fetches nothing: it does not wait for the interval.
+	g.userPictureInterval = time.Hour
+	empty := ""
+	g.noteUserPhoto(presenceWithPhoto(t, alice, &empty))
+	done := make(chan struct{})
+	go func() { g.userPics.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("clearing the picture waited for the fetch interval")
+	}
+	if p := core.taken(); len(p) != 3 || p[2] != nil {
+		t.Errorf("pictures %q, want one, three, cleared", p)
+	}
 }
 
 // TestUserPictureFetchesBounded: many users announcing pictures at once
