@@ -70,12 +70,15 @@ type userPicture struct {
 	want    string // the latest hash advertised, when pending
 	pending bool
 	busy    bool // a worker runs for this user
+	// applying is the hash the worker is applying now, while inFlight.
+	applying string
+	inFlight bool
 
 	done      string    // the last hash handled
 	doneValid bool      // done is meaningful
 	gen       int       // bumped when the login changes: a result under way is stale
 	doneUntil time.Time // zero: for good; else retry done after this
-	last      time.Time // when the last picture was taken (rate limit)
+	last      time.Time // when the last vCard fetch was made (rate limit)
 }
 
 // advertisedPhoto reads XEP-0153 from a presence: ok is false when the
@@ -113,7 +116,7 @@ func (g *Gateway) noteUserPhoto(st *inStanza) {
 	p := &g.userPics
 	p.mu.Lock()
 	u := p.users[st.user.ID]
-	if u != nil && ((u.pending && u.want == hash) ||
+	if u != nil && ((u.pending && u.want == hash) || (!u.pending && u.inFlight && u.applying == hash) ||
 		(!u.pending && u.doneValid && u.done == hash && (u.doneUntil.IsZero() || time.Now().Before(u.doneUntil)))) {
 		p.mu.Unlock()
 		return // every contact gets a copy of the same presence
@@ -173,7 +176,7 @@ func (g *Gateway) userPictureWorker(user bridge.UserID, u *userPicture) {
 		if r := recover(); r != nil {
 			g.log.Error().Interface("panic", r).Str("user", user.ID).Msg("display picture worker panicked")
 			p.mu.Lock()
-			u.busy, u.pending = false, false
+			u.busy, u.pending, u.inFlight = false, false, false
 			p.mu.Unlock()
 		}
 	}()
@@ -204,11 +207,13 @@ func (g *Gateway) userPictureWorker(user bridge.UserID, u *userPicture) {
 		}
 		hash, gen := u.want, u.gen
 		u.pending = false
+		u.applying, u.inFlight = hash, true
 		p.mu.Unlock()
 
 		outcome, fetched := g.applyUserPicture(user, hash)
 
 		p.mu.Lock()
+		u.inFlight = false
 		if fetched {
 			u.last = time.Now()
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -431,5 +432,35 @@ func TestUserPictureFetchesBounded(t *testing.T) {
 	g.userPics.running.Wait()
 	if most > maxPictureFetches || total != users || len(core.taken()) != users {
 		t.Errorf("at most %d at once, %d fetches, %d pictures; want ≤%d, %d, %d", most, total, len(core.taken()), maxPictureFetches, users, users)
+	}
+}
+
+// TestUserPictureCopiesDuringFetch: copies of the presence that arrive
+// while its hash is being fetched do not fetch it again, even when the
+// fetch fails.
+func TestUserPictureCopiesDuringFetch(t *testing.T) {
+	const alice = "alice@example.org"
+	core := newPictureCore()
+	core.logins[alice] = "alice@hotmail.com"
+	g := newMediaGateway(t, core, false)
+	g.userPictureInterval = 0
+	hash := sha1Hex([]byte("announced"))
+	entered, release := make(chan struct{}, 4), make(chan struct{})
+	var fetches atomic.Int32
+	g.fetchVCard = func(context.Context, string) (*node, error) {
+		fetches.Add(1)
+		entered <- struct{}{}
+		<-release
+		return vcardResult(t, []byte("another picture")), nil // does not match
+	}
+	g.noteUserPhoto(presenceWithPhoto(t, alice, &hash))
+	<-entered
+	for range 3 {
+		g.noteUserPhoto(presenceWithPhoto(t, alice, &hash))
+	}
+	close(release)
+	g.userPics.running.Wait()
+	if n := fetches.Load(); n != 1 || len(core.taken()) != 0 {
+		t.Errorf("%d fetches, %d pictures; want 1, 0", n, len(core.taken()))
 	}
 }
