@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"strings"
 	"sync"
@@ -463,4 +464,27 @@ func TestUserPictureCopiesDuringFetch(t *testing.T) {
 	if n := fetches.Load(); n != 1 || len(core.taken()) != 0 {
 		t.Errorf("%d fetches, %d pictures; want 1, 0", n, len(core.taken()))
 	}
+}
+
+// FuzzUserPhoto: whatever a presence or a vCard result holds, reading the
+// avatar neither panics nor returns data other than the announced picture.
+func FuzzUserPhoto(f *testing.F) {
+	h := sha1Hex([]byte("pic"))
+	f.Add(`<presence><x xmlns='vcard-temp:x:update'><photo>`+h+`</photo></x></presence>`,
+		`<iq><vCard xmlns='vcard-temp'><PHOTO><BINVAL>cGlj</BINVAL></PHOTO></vCard></iq>`)
+	f.Add(`<presence><x xmlns='vcard-temp:x:update'><photo/></x></presence>`, `<iq/>`)
+	f.Add(`<presence/>`, `<iq><vCard xmlns='vcard-temp'><PHOTO><BINVAL>c G\nl j</BINVAL><EXTVAL>x</EXTVAL></PHOTO></vCard></iq>`)
+	f.Fuzz(func(t *testing.T, presence, result string) {
+		p, r := &node{}, &node{}
+		if xml.Unmarshal([]byte(presence), p) != nil || xml.Unmarshal([]byte(result), r) != nil {
+			return
+		}
+		hash, ok := advertisedPhoto(p)
+		if !ok || hash == "" {
+			return
+		}
+		if data, err := userPhoto(r, hash); err == nil && sha1Hex(data) != hash {
+			t.Fatalf("photo of hash %s returned for %s", sha1Hex(data), hash)
+		}
+	})
 }
