@@ -93,6 +93,7 @@ func init() {
 					return "", nil, err
 				}
 				g.allOffline(user)
+				g.forgetUserPicture(ctx, user)
 				return "Logged out of MSN; your login was forgotten. Register again to log back in.", nil, nil
 			}},
 	}

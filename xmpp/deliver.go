@@ -222,6 +222,9 @@ func (g *Gateway) deliverLoginState(user bridge.UserID, s bridge.LoginStateChang
 		if err := g.send(g.gatewayPresence(user)); err != nil {
 			return err
 		}
+		// The avatar the answer announces is checked against this login
+		// (it may be another MSN account than the last one).
+		g.userLoginChanged(user)
 		// Ask for the user's presence: after a restart of the bridge the
 		// gateway knows none of their resources, and the new MSN session
 		// must take the status they have on XMPP, not "online".

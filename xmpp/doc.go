@@ -9,7 +9,9 @@
 // backoff), registration (XEP-0077 with a XEP-0004 form, jabber:iq:gateway),
 // service discovery, ad-hoc commands (XEP-0050), vcard-temp for contacts
 // (with their display picture as PHOTO, announced by XEP-0153 hashes in
-// presence), files both ways (files.go: XEP-0363 uploads to the user's
+// presence), the user's own avatar as their MSN display picture
+// (userpicture.go: XEP-0153 hash in their presence, vCard fetched from their
+// server), files both ways (files.go: XEP-0363 uploads to the user's
 // server or links to MediaHandler, with XEP-0066; users' links fetched for
 // Core.SendFile), the mapping of presence and subscriptions both ways,
 // one-to-one chat with chat states (XEP-0085), attention (XEP-0224, MSN
@@ -32,6 +34,10 @@
 //   - File events whose Media OpenMedia can read for a while (the links
 //     the gateway gives out may point at it), and Avatar hashes that
 //     Core.Avatar can read.
+//   - SetDisplayPicture fails with ErrRateLimited or a context error only
+//     when trying again later may work; any other error means the picture
+//     cannot be used (the user is told once). FrontendValue keeps what was
+//     applied ("userdp/<bare JID>" → "<passport> <hash>") across restarts.
 //   - Deliver's errors are ErrNotConnected (retry later, in order) or wrap
 //     bridge.ErrUndeliverable (the event can never be shown: drop it).
 //   - With config.XMPP.SignOutWhenUnavailable, SetStatus(StatusOffline)

@@ -66,6 +66,11 @@ type Gateway struct {
 	uploads uploadCache // HTTP upload services found per user domain
 	files   fileState   // file transfers both ways (files.go)
 
+	// The user's avatar as their MSN display picture (userpicture.go).
+	userPics            userPictures
+	userPictureInterval time.Duration                                         // least time between two vCard fetches, per user
+	fetchVCard          func(ctx context.Context, bare string) (*node, error) // tests replace it
+
 	// rosterHosts are the server hosts that granted this component XEP-0356
 	// roster privilege on the current connection (under mu).
 	rosterHosts map[string]bool
@@ -113,6 +118,8 @@ func New(cfg config.XMPP, core bridge.Core, log zerolog.Logger) (*Gateway, error
 		ctx:        context.Background(),
 	}
 	g.state.init()
+	g.userPictureInterval = defaultUserPictureInterval
+	g.fetchVCard = g.requestVCard
 	return g, nil
 }
 
@@ -135,7 +142,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
 	g.ctx = ctx
 	g.mu.Unlock()
-	defer g.files.running.Wait() // after the queue: its stanzas may start fetches
+	defer g.files.running.Wait()    // after the queue: its stanzas may start fetches
+	defer g.userPics.running.Wait() // likewise
 	defer g.queue.wait()
 	delay := g.minBackoff
 	for {

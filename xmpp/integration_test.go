@@ -8,7 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -635,7 +639,7 @@ func TestGatewayWithProsody(t *testing.T) {
 
 	t.Run("server restart", func(t *testing.T) {
 		// Last but one: the restart ends every client session too.
-		out, err := exec.Command("../scripts/prosody.sh", "restart").CombinedOutput()
+		out, err := prosodyCommand(t, xe, "restart").CombinedOutput()
 		if err != nil {
 			t.Fatalf("restarting Prosody: %v: %s", err, out)
 		}
@@ -707,4 +711,31 @@ func TestGatewayWithProsody(t *testing.T) {
 			t.Errorf("Deliver after Run ended: %v, want ErrNotConnected (retried, not dropped)", err)
 		}
 	})
+}
+
+// prosodyCommand runs scripts/prosody.sh for the instance the test uses,
+// which need not be the default one (another checkout's tests may run one
+// on other ports and in another folder): its folder and ports are passed on
+// as the script's variables.
+func prosodyCommand(t *testing.T, xe xmpptest.Env, args ...string) *exec.Cmd {
+	t.Helper()
+	port := func(addr string) string {
+		_, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatalf("address %q: %v", addr, err)
+		}
+		return p
+	}
+	httpURL, err := url.Parse(getenv(t, "MSNBRIDGE_TEST_XMPP_HTTP"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("../scripts/prosody.sh", args...)
+	cmd.Env = append(os.Environ(),
+		"PROSODY_DIR="+filepath.Dir(xe.Config),
+		"PROSODY_C2S_PORT="+port(xe.C2S),
+		"PROSODY_COMPONENT_PORT="+port(xe.Component),
+		"PROSODY_HTTP_PORT="+httpURL.Port(),
+	)
+	return cmd
 }

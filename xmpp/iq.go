@@ -273,6 +273,7 @@ func (g *Gateway) unregister(st *inStanza) {
 	_ = g.send(outPresence{Type: "unsubscribed", From: g.domain.String(), To: user.ID})
 	g.closeUserRooms(user.ID)
 	g.state.forgetUser(user.ID)
+	g.forgetUserPicture(ctx, user)
 	g.log.Info().Str("user", user.ID).Msg("unregistered")
 }
 

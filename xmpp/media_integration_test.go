@@ -29,6 +29,8 @@ import (
 func TestMediaWithProsody(t *testing.T) {
 	xe := xmpptest.EnvFromOS(t)
 	uploadJID := getenv(t, "MSNBRIDGE_TEST_XMPP_UPLOAD")
+	// Prosody's HTTP listener (its upload service's links).
+	httpBase := getenv(t, "MSNBRIDGE_TEST_XMPP_HTTP")
 	gw := xe.JID
 	core := newFakeCore()
 	// Prosody's upload service is on 127.0.0.1: the links users send must
@@ -130,7 +132,7 @@ func TestMediaWithProsody(t *testing.T) {
 			return n.Is("message", "chat") && n.From(bobJID) && n.Child("jabber:x:oob", "x") != nil
 		})
 		link := n.Child("jabber:x:oob", "x").Child("", "url").Text()
-		if n.Body() != link || !strings.HasPrefix(link, "http://127.0.0.1:15280/") {
+		if n.Body() != link || !strings.HasPrefix(link, httpBase+"/") {
 			t.Errorf("body %q, OOB URL %q; want the upload service's URL in both", n.Body(), link)
 		}
 		if e, ok := g.uploads.get(xe.Domain); !ok || e.svc == nil || e.svc.jid != uploadJID || e.svc.maxSize != 16<<20 {
@@ -223,7 +225,7 @@ func TestMediaWithProsody(t *testing.T) {
 		}
 
 		alice.SendRaw(t, `<message xmlns='jabber:client' type='chat' id='f3' to='`+bobJID+`'><body>x</body>`+
-			`<x xmlns='jabber:x:oob'><url>http://127.0.0.1:15280/file_share/nope/missing.png</url></x></message>`)
+			`<x xmlns='jabber:x:oob'><url>`+httpBase+`/file_share/nope/missing.png</url></x></message>`)
 		e = alice.Expect(t, "error for a link that does not work", func(n *xmpptest.Node) bool { return n.Is("message", "error") && n.Attr("id") == "f3" })
 		if !strings.Contains(e.Child("", "error").Child("", "text").Text(), "404") {
 			t.Errorf("broken link: %q", e.Child("", "error").Child("", "text").Text())
@@ -234,7 +236,7 @@ func TestMediaWithProsody(t *testing.T) {
 		}
 
 		// A bare link that is no file goes as the text it is.
-		bare := "http://127.0.0.1:15280/file_share/nope/gone.png"
+		bare := httpBase + "/file_share/nope/gone.png"
 		alice.SendRaw(t, `<message xmlns='jabber:client' type='chat' id='f4' to='`+bobJID+`'><body>`+bare+`</body></message>`)
 		if c := core.waitCall(t, "SendMessage"); c.text.Body != bare {
 			t.Errorf("a bare broken link sent as %q", c.text.Body)

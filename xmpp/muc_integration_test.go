@@ -51,6 +51,10 @@ func (f *mucCore) Status(context.Context, bridge.UserID) (bridge.LoginStatus, er
 // forwards to the privileged gateway.
 func (f *mucCore) SetStatus(context.Context, bridge.UserID, bridge.Status) error { return nil }
 
+// FrontendValue: Prosody adds an XEP-0153 <photo/> to the users' presence,
+// which the gateway looks up (userpicture.go); nothing is stored here.
+func (f *mucCore) FrontendValue(context.Context, string, string) (string, error) { return "", nil }
+
 func (f *mucCore) Portal(_ context.Context, _ bridge.UserID, id bridge.PortalID) (bridge.Portal, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

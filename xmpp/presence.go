@@ -113,7 +113,10 @@ func (g *Gateway) handlePresence(st *inStanza) {
 		if st.toGateway() {
 			g.handleAvailability(st)
 		}
-		// The user's broadcasts to contact JIDs carry nothing more.
+		if st.typ() == "" {
+			// Their avatar may come in any copy of their broadcast.
+			g.noteUserPhoto(st)
+		}
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
+	"image"
+	_ "image/png"
 	"os"
 	"strings"
 	"testing"
@@ -153,6 +155,44 @@ func TestXMPPMediaEndToEnd(t *testing.T) {
 		})
 		if text := e.Child("", "error").Child("", "text").Text(); !strings.Contains(text, "declined") || !strings.Contains(text, "unwanted.bin") {
 			t.Errorf("error text %q", text)
+		}
+	})
+
+	t.Run("the user's XMPP avatar becomes their display picture", func(t *testing.T) {
+		// Not square: the core makes it the 96×96 PNG MSN clients expect.
+		picture := testPNG(t, 64, 32)
+		sum := sha1.Sum(picture)
+		hash := hex.EncodeToString(sum[:])
+		r := user.IQ(t, "set", "", `<vCard xmlns='vcard-temp'><FN>Alice</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>`+
+			base64.StdEncoding.EncodeToString(picture)+`</BINVAL></PHOTO></vCard>`)
+		if r.Attr("type") != "result" {
+			t.Fatalf("vCard set: %s", r.Condition())
+		}
+		user.SendRaw(t, `<presence xmlns='jabber:client'><x xmlns='vcard-temp:x:update'><photo>`+hash+`</photo></x></presence>`)
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer wcancel()
+		obj, err := dave.WaitMSNObject(wctx, "alice@example.com", "")
+		if err != nil {
+			t.Fatalf("alice never advertised a display picture: %v", err)
+		}
+		data, err := dave.FetchDisplayPicture(wctx, "alice@example.com", obj)
+		if err != nil {
+			t.Fatalf("dave fetching alice's picture: %v", err)
+		}
+		img, format, err := image.Decode(bytes.NewReader(data))
+		if err != nil || format != "png" || img.Bounds() != image.Rect(0, 0, 96, 96) {
+			t.Fatalf("alice's picture: %s %v %v", format, img.Bounds(), err)
+		}
+
+		// No avatar any more: the picture is cleared on MSN too (the
+		// vCard without PHOTO drops Prosody's PEP avatar as well).
+		if r := user.IQ(t, "set", "", `<vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>`); r.Attr("type") != "result" {
+			t.Fatalf("vCard set: %s", r.Condition())
+		}
+		user.SendRaw(t, `<presence xmlns='jabber:client'><x xmlns='vcard-temp:x:update'><photo/></x></presence>`)
+		gone, err := dave.WaitMSNObject(wctx, "alice@example.com", obj.SHA1D)
+		if err != nil || gone.SHA1D != "" {
+			t.Fatalf("alice still advertises %+v (%v) after removing her avatar", gone, err)
 		}
 	})
 }
