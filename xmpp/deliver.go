@@ -146,6 +146,11 @@ func (g *Gateway) deliverTyping(ctx context.Context, user bridge.UserID, t bridg
 }
 
 func (g *Gateway) deliverNudge(ctx context.Context, user bridge.UserID, n bridge.Nudge) (string, error) {
+	if p, err := g.portalOf(ctx, user, n.Portal); err == nil && p.Kind == bridge.PortalGroup {
+		if id, shown, err := g.deliverGroupNudge(ctx, user, p, n); shown {
+			return id, err
+		}
+	}
 	from, err := g.ContactJID(n.Sender)
 	if err != nil {
 		return "", undeliverable("nudge from a sender without a JID: %v", err)

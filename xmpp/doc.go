@@ -53,7 +53,8 @@
 // group-<portal id>@<gateway> when a group portal first has something to
 // show, and joins it. The core is asked for: Portal (Kind PortalGroup,
 // Members) to resolve a room, SetPortalRoom (the room JID) once, Membership
-// events for joins and leaves, SendMessage/SendTyping on the group portal,
+// events for joins and leaves, SendMessage/SendTyping/SendNudge on the group
+// portal (a nudge shows in the room as "/me sent a nudge!" with XEP-0224),
 // Invite for a mediated invitation, and LeavePortal when the user's last
 // resource leaves the room.
 package xmpp

@@ -410,6 +410,35 @@ func (g *Gateway) deliverGroupTyping(ctx context.Context, user bridge.UserID, p 
 	return nil
 }
 
+// deliverGroupNudge shows a participant's nudge in the room as a /me
+// message (XEP-0245) carrying XEP-0224 attention, when the user is in the
+// room; shown is false otherwise and the nudge goes the one-to-one way.
+func (g *Gateway) deliverGroupNudge(ctx context.Context, user bridge.UserID, p bridge.Portal, n bridge.Nudge) (id string, shown bool, err error) {
+	r, _ := g.muc.room(user.ID, p.ID, nil)
+	if r == nil {
+		return "", false, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.joined) == 0 {
+		return "", false, nil
+	}
+	nick, isNew := g.addOccupant(user, r, n.Sender)
+	if isNew {
+		if err := g.sendOccupant(ctx, r, NormalizePassport(n.Sender), nick, ""); err != nil {
+			return "", true, err
+		}
+	}
+	id = newID()
+	for full := range r.joined {
+		if err := g.sendCtx(ctx, outMessage{ID: id, Type: "groupchat", From: r.room.String() + "/" + nick, To: full,
+			Body: "/me sent a nudge!", Extra: []any{el(nsAttention, "attention")}}); err != nil {
+			return "", true, err
+		}
+	}
+	return id, true, nil
+}
+
 // deliverGroupNotice shows a notice about a group portal in its room, as
 // a message from the room itself, when the user is in it; shown is false
 // otherwise and the notice goes the usual way.
@@ -716,6 +745,16 @@ func (g *Gateway) handleRoomMessage(st *inStanza) {
 	body := st.child("", "body").text()
 	ctx, cancel := g.coreCtx()
 	defer cancel()
+	if st.child(nsAttention, "attention") != nil {
+		// XEP-0224 in the room: a nudge to the MSN group chat.
+		if err := g.core.SendNudge(ctx, user, id); err != nil {
+			g.replyError(st, newErr(errWait, "recipient-unavailable", "nudge not sent: "+err.Error()))
+			return
+		}
+		if strings.TrimSpace(body) == "" {
+			return
+		}
+	}
 	if strings.TrimSpace(body) == "" {
 		// Chat states: MSN has typing notifications, nothing else.
 		active := st.child(nsChatStates, "composing") != nil

@@ -99,6 +99,11 @@ func (f *mucCore) SendTyping(_ context.Context, _ bridge.UserID, id bridge.Porta
 	return nil
 }
 
+func (f *mucCore) SendNudge(_ context.Context, _ bridge.UserID, id bridge.PortalID) error {
+	f.calls <- mucCall{name: "SendNudge", portal: id}
+	return nil
+}
+
 // waitCallAny returns the next call, whatever it is.
 func (f *mucCore) waitCallAny(t *testing.T) mucCall {
 	t.Helper()
@@ -280,6 +285,20 @@ func TestMUCWithProsody(t *testing.T) {
 		alice.SendRaw(t, `<message xmlns='jabber:client' type='groupchat' to='`+room+`'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>`)
 		if c := core.waitCall(t, "SendTyping"); c.portal != "grp1" || c.text != "composing" {
 			t.Fatalf("SendTyping(%s, %s)", c.portal, c.text)
+		}
+	})
+
+	t.Run("nudges", func(t *testing.T) {
+		deliver(bridge.Nudge{Portal: "grp1", Sender: "carol@hotmail.com"})
+		m := alice.Expect(t, "carol's nudge", func(n *xmpptest.Node) bool {
+			return n.Name.Local == "message" && n.Child(nsAttention, "attention") != nil
+		})
+		if m.Attr("type") != "groupchat" || !fromRoom(m, "Carol") || m.Child("", "body").Text() != "/me sent a nudge!" {
+			t.Fatalf("nudge: message type %q from %q body %q", m.Attr("type"), m.Attr("from"), m.Child("", "body").Text())
+		}
+		alice.SendRaw(t, `<message xmlns='jabber:client' type='groupchat' to='`+room+`'><attention xmlns='urn:xmpp:attention:0'/></message>`)
+		if c := core.waitCall(t, "SendNudge"); c.portal != "grp1" {
+			t.Fatalf("SendNudge(%s)", c.portal)
 		}
 	})
 
