@@ -2,11 +2,16 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"reflect"
 	"testing"
 	"time"
+
+	"go.mau.fi/util/dbutil"
+
+	"github.com/msnbridge/msnbridge/store/upgrades"
 )
 
 func TestContacts(t *testing.T) {
@@ -128,6 +133,58 @@ func TestContactsAvatar(t *testing.T) {
 		}
 		if got, err := s.Contacts.Get(ctx, l.ID, "carol@hotmail.com"); err != nil || got.Avatar != "" {
 			t.Fatalf("carol, back on the list: %+v, %v; want no Avatar", got, err)
+		}
+	})
+}
+
+// A database from before contacts had pictures (v2) upgrades with its
+// contacts kept, none with a picture.
+func TestContactsUpgradeFromV2(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		uri := b.newDB(t)
+		driver, dsn := "postgres", uri
+		if b.dbType == "sqlite3" {
+			driver, dsn = "sqlite3", sqliteDSN(uri)
+		}
+		raw, err := sql.Open(driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := dbutil.NewWithDB(raw, driver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old.Owner, old.VersionTable, old.UpgradeTable = Owner, VersionTable, upgrades.Table[:2]
+		if err := old.Upgrade(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			"INSERT INTO users (frontend, user_id, created_at) VALUES ('matrix', '@alice:example.org', 1)",
+			"INSERT INTO msn_logins (frontend, user_id, passport, created_at, updated_at) VALUES ('matrix', '@alice:example.org', 'alice@hotmail.com', 1, 1)",
+			"INSERT INTO contacts (login_id, passport, friendly_name, updated_at) SELECT id, 'bob@hotmail.com', 'Bob', 1 FROM msn_logins",
+		} {
+			if _, err := old.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if err := old.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s := b.openAt(t, uri)
+		if v, err := s.Version(ctx); err != nil || v != LatestVersion() {
+			t.Fatalf("version after upgrading = %d, %v; want %d", v, err, LatestVersion())
+		}
+		l, err := s.Logins.GetByUser(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.Contacts.Get(ctx, l.ID, "bob@hotmail.com")
+		if err != nil || c.FriendlyName != "Bob" || c.Avatar != "" {
+			t.Fatalf("bob after the upgrade = %+v, %v", c, err)
+		}
+		if err := s.Contacts.SetAvatar(ctx, l.ID, "bob@hotmail.com", "b0b"); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
