@@ -8,6 +8,7 @@ import (
 
 	"github.com/msnbridge/msnbridge/bridge"
 	"github.com/msnbridge/msnbridge/msnp/msnptest"
+	"github.com/msnbridge/msnbridge/store"
 )
 
 // restartSignedOut stops the bridge with the user's login signed out on
@@ -16,9 +17,17 @@ import (
 // reaches the new core until the test signs it in again.
 func (e *env) restartSignedOut(t *testing.T) {
 	t.Helper()
-	if err := e.b.SetStatus(context.Background(), e.user, bridge.StatusOffline); err != nil {
+	ctx := context.Background()
+	if err := e.b.SetStatus(ctx, e.user, bridge.StatusOffline); err != nil {
 		t.Fatal(err)
 	}
+	// A delivered event leaves the queue just after the frontend took it;
+	// one still there would be delivered again after the restart, and
+	// look like news to the new frontend.
+	eventually(t, "the queue delivered", func() bool {
+		n, err := e.st.Queue.Len(ctx, store.UserID{Frontend: e.user.Frontend, ID: e.user.ID})
+		return err == nil && n == 0
+	})
 	e.stop()
 	e.fe = newFake("matrix")
 	e.start(t)
