@@ -262,6 +262,14 @@ func (l *login) avatarArrived(passport, hash string) {
 	c.Avatar = hash
 	l.seen[passport] = c
 	l.mu.Unlock()
+	// Under presenceMu, like storeSeen: the store keeps the picture of
+	// the contact's last event.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	err := l.b.store.Contacts.SetAvatar(ctx, l.id, passport, hash)
+	cancel()
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		l.log.Warn().Err(err).Msg("could not store a contact's picture")
+	}
 	l.b.emit(l.user, Presence{Contact: c})
 }
 

@@ -109,6 +109,8 @@ type env struct {
 	files    config.Files
 	pictures config.DisplayPictures
 	proto    msnp.Protocol
+	// obs is told what the core does (nil: nothing).
+	obs bridge.Observer
 }
 
 func newEnv(t *testing.T) *env { return newEnvProto(t, msnp.MSNP12) }
@@ -152,7 +154,7 @@ func (e *env) start(t *testing.T) {
 		Bridge: config.Bridge{Permissions: map[string]string{
 			"example.org": "user", "@mallory:evil.example": "none",
 		}, Files: e.files, DisplayPictures: e.pictures},
-		Store: st, Log: zerolog.Nop(),
+		Store: st, Log: zerolog.Nop(), Observer: e.obs,
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
 		DeliveryRetry: 20 * time.Millisecond,
 	})
@@ -550,16 +552,54 @@ func TestLoginsAreRateLimited(t *testing.T) {
 	}
 }
 
+// errorCounter counts the errors the core reports to monitoring.
+type errorCounter struct {
+	mu sync.Mutex
+	n  map[bridge.ErrorKind]int
+}
+
+func (c *errorCounter) MessageBridged(string, bridge.Direction) {}
+func (c *errorCounter) RoundTrip(time.Duration)                 {}
+func (c *errorCounter) Error(kind bridge.ErrorKind) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[bridge.ErrorKind]int{}
+	}
+	c.n[kind]++
+}
+
+func (c *errorCounter) count(kind bridge.ErrorKind) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[kind]
+}
+
 func TestQueueOverflowIsReported(t *testing.T) {
 	e := newEnv(t)
 	e.stop()
 	e.queueLimit = 3
+	errs := &errorCounter{}
+	e.obs = errs
 	e.start(t)
 	e.login(t)
 	ctx := context.Background()
+	alice := store.UserID{Frontend: "matrix", ID: "@alice:example.org"}
+	queued := func() int {
+		n, err := e.st.Queue.Len(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 	bob := e.bob(t, nil)
+	// An event the frontend has taken stays in the queue until the outbox
+	// deletes it, after Deliver returns: the "connected" state seen above
+	// can still hold a slot, and would make a third presence overflow.
+	eventually(t, "the events before the outage out of the queue", func() bool { return queued() == 0 })
 	e.fe.setDown(true)
-	for _, s := range []msnp.Status{msnp.StatusBusy, msnp.StatusAway, msnp.StatusOnThePhone, msnp.StatusBeRightBack, msnp.StatusOutToLunch} {
+	statuses := []msnp.Status{msnp.StatusBusy, msnp.StatusAway, msnp.StatusOnThePhone, msnp.StatusBeRightBack, msnp.StatusOutToLunch}
+	for _, s := range statuses {
 		if err := bob.SetStatus(ctx, s); err != nil {
 			t.Fatal(err)
 		}
@@ -569,10 +609,15 @@ func TestQueueOverflowIsReported(t *testing.T) {
 		}
 		cancel()
 	}
-	eventually(t, "a full queue", func() bool {
-		n, _ := e.st.Queue.Len(ctx, store.UserID{Frontend: "matrix", ID: "@alice:example.org"})
-		return n == 3
+	// The server has sent every change, but the core may not have queued
+	// the last ones yet: wait until each presence is queued or lost, or
+	// the frontend would come back early and take the late ones.
+	eventually(t, "every presence queued or lost", func() bool {
+		return queued()+errs.count(bridge.ErrorQueue) == len(statuses)
 	})
+	if n, lost := queued(), errs.count(bridge.ErrorQueue); n != 3 || lost != 2 {
+		t.Fatalf("%d events queued and %d lost, want 3 (the limit) and 2", n, lost)
+	}
 	e.fe.setDown(false)
 	n := e.fe.waitFor(t, "the overflow notice", func(ev bridge.Event) bool {
 		n, ok := ev.(bridge.Notice)

@@ -151,13 +151,14 @@ func (b *Bridge) Contacts(ctx context.Context, user UserID) ([]Contact, error) {
 		for _, c := range cs {
 			contact := contactFromMSN(c)
 			l.mu.Lock()
-			seen, ok := l.seen[strings.ToLower(c.Passport)]
+			_, seen := l.seen[strings.ToLower(c.Passport)]
+			avatar := l.avatarOfLocked(c.Passport)
 			l.mu.Unlock()
-			if ok {
-				contact.Avatar = seen.Avatar
-			} else {
-				contact.Avatar = b.contactAvatar(ctx, c.MSNObject)
+			if !seen && c.MSNObject != "" {
+				// Their presence is on its way: the client has it.
+				avatar = b.contactAvatar(ctx, c.MSNObject)
 			}
+			contact.Avatar = avatar
 			out = append(out, contact)
 		}
 		return out, nil
@@ -167,11 +168,16 @@ func (b *Bridge) Contacts(ctx context.Context, user UserID) ([]Contact, error) {
 		return nil, err
 	}
 	out := make([]Contact, 0, len(rows))
-	// While reconnecting, the last session's pictures still stand.
+	// Each contact's last picture, as stored; while reconnecting, the last
+	// session's events still stand (the store follows them, unless a
+	// write failed).
 	l.mu.Lock()
-	avatars := make(map[string]string, len(l.seen))
-	for p, c := range l.seen {
-		avatars[p] = c.Avatar
+	avatars := make(map[string]string, len(rows))
+	for _, r := range rows {
+		avatars[r.Passport] = r.Avatar
+		if c, ok := l.seen[r.Passport]; ok {
+			avatars[r.Passport] = c.Avatar
+		}
 	}
 	l.mu.Unlock()
 	for _, r := range rows {
@@ -222,6 +228,7 @@ func (b *Bridge) contactOp(ctx context.Context, user UserID, passport string, ki
 			contact = contactFromMSN(mc)
 			l.storeContact(mc)
 		}
+		contact.Avatar = l.avatarOf(passport)
 		b.emit(user, ContactChange{Kind: kind, Contact: contact})
 		return nil
 	})

@@ -59,7 +59,10 @@ type Contact struct {
 	// Avatar is the hex SHA-1 of the contact's display picture as the core
 	// has it cached (Core.Avatar reads it), or "" when they have none or it
 	// is not fetched yet. A Presence event reports a change; the same
-	// picture always has the same Avatar, whoever shows it.
+	// picture always has the same Avatar, whoever shows it. It is the
+	// picture they last showed: it stays while they are offline and across
+	// restarts of the bridge (the store keeps it), until they show another
+	// or none.
 	Avatar string
 }
 

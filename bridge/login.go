@@ -39,6 +39,10 @@ type login struct {
 	// avatarWant is the hash of the picture each contact shows now, cached
 	// or not ("" for none).
 	avatarWant map[string]string
+	// storedAvatars is each contact's Avatar as the store had it when the
+	// session began: the picture they last showed, for contacts this
+	// session has no presence of (yet). Changes go to seen and the store.
+	storedAvatars map[string]string
 
 	// presenceMu orders the Presence events of the msnp event goroutine
 	// and of display-picture fetches, so that a contact's last event
@@ -177,11 +181,18 @@ func (l *login) session(ctx context.Context) (msnp.DisconnectReason, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Under presenceMu, so that a picture the last session fetched late
+	// (avatarArrived stores it under presenceMu) is either in the
+	// snapshot or dropped with that session's seen.
+	l.presenceMu.Lock()
+	stored := l.loadStoredAvatars(ctx)
 	l.mu.Lock()
 	l.client = client
 	l.seen = nil // the server sends everyone's presence again
 	l.avatarWant = nil
+	l.storedAvatars = stored
 	l.mu.Unlock()
+	l.presenceMu.Unlock()
 	defer func() {
 		l.mu.Lock()
 		l.client = nil
@@ -232,7 +243,42 @@ func (l *login) machineGUID(ctx context.Context) (string, error) {
 	return guid, nil
 }
 
-// syncContacts stores the list the server sent at sign-in.
+// loadStoredAvatars reads the picture each contact last showed, as the
+// previous session (or run of the bridge) stored it.
+func (l *login) loadStoredAvatars(ctx context.Context) map[string]string {
+	rows, err := l.b.store.Contacts.List(ctx, l.id)
+	if err != nil {
+		l.log.Warn().Err(err).Msg("could not read the contacts' last pictures")
+		return nil
+	}
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		if r.Avatar != "" {
+			out[r.Passport] = r.Avatar
+		}
+	}
+	return out
+}
+
+// avatarOfLocked is the Avatar a contact has now: what this session's
+// events said, else what the store had at its start. The caller holds l.mu.
+func (l *login) avatarOfLocked(passport string) string {
+	passport = strings.ToLower(passport)
+	if c, ok := l.seen[passport]; ok {
+		return c.Avatar
+	}
+	return l.storedAvatars[passport]
+}
+
+// avatarOf is avatarOfLocked for callers without l.mu.
+func (l *login) avatarOf(passport string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.avatarOfLocked(passport)
+}
+
+// syncContacts stores the list the server sent at sign-in. The list says
+// nothing of pictures: Replace keeps the stored ones.
 func (l *login) syncContacts(ctx context.Context, client *msnp.Client) {
 	cs := client.Contacts()
 	rows := make([]store.Contact, 0, len(cs))
@@ -279,6 +325,7 @@ func (l *login) handle(client *msnp.Client, ev msnp.Event) {
 		c, _ := client.Contact(e.Passport)
 		contact := contactFromMSN(c)
 		contact.Passport, contact.Pending = e.Passport, true
+		contact.Avatar = l.avatarOf(e.Passport)
 		if contact.FriendlyName == "" {
 			contact.FriendlyName = cleanText(e.Name, 387)
 		}
@@ -335,6 +382,9 @@ func (l *login) applyPresence(client *msnp.Client, ev msnp.Event) (Contact, stri
 		c = contactFromMSN(mc)
 		c.Status = StatusOffline
 		c.PersonalMessage = ""
+		// Until their presence says otherwise, the picture they last
+		// showed, from the store.
+		c.Avatar = l.storedAvatars[passport]
 	}
 	switch e := ev.(type) {
 	case msnp.ContactPresence:
@@ -360,7 +410,8 @@ func (l *login) applyPresence(client *msnp.Client, ev msnp.Event) (Contact, stri
 	return c, fetch, true
 }
 
-// storeSeen records a contact's presence.
+// storeSeen records a contact's presence, their picture included. It runs
+// under presenceMu, so the store keeps the last event's picture.
 func (l *login) storeSeen(c Contact) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -368,7 +419,7 @@ func (l *login) storeSeen(c Contact) {
 	if err != nil {
 		return
 	}
-	row.FriendlyName, row.PersonalMessage, row.Status = c.FriendlyName, c.PersonalMessage, string(c.Status)
+	row.FriendlyName, row.PersonalMessage, row.Status, row.Avatar = c.FriendlyName, c.PersonalMessage, string(c.Status), c.Avatar
 	if err := l.b.store.Contacts.Upsert(ctx, row); err != nil {
 		l.log.Warn().Err(err).Msg("could not store a contact")
 	}
@@ -380,7 +431,7 @@ func (l *login) storeContact(c msnp.Contact) {
 	err := l.b.store.Contacts.Upsert(ctx, store.Contact{
 		LoginID: l.id, Passport: c.Passport, FriendlyName: c.FriendlyName,
 		ListBits: int(c.Lists), Groups: c.Groups, PersonalMessage: c.PersonalMessage,
-		Status: string(statusFromMSN(c.Status)),
+		Status: string(statusFromMSN(c.Status)), Avatar: l.avatarOf(c.Passport),
 	})
 	if err != nil {
 		l.log.Warn().Err(err).Msg("could not store a contact")

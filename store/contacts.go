@@ -28,19 +28,23 @@ type Contact struct {
 	Groups          []string
 	PersonalMessage string
 	Status          string // the bridge's Status
-	UpdatedAt       time.Time
+	// Avatar is the hex SHA-1 of the display picture the contact last
+	// showed (a hash in the avatars table), "" for none or not known yet.
+	// It outlives their presence, so that a restart shows it at once.
+	Avatar    string
+	UpdatedAt time.Time
 }
 
 // Contacts is the contacts table.
 type Contacts struct{ s *Store }
 
-const contactColumns = "login_id, passport, friendly_name, list_bits, groups, personal_message, status, updated_at"
+const contactColumns = "login_id, passport, friendly_name, list_bits, groups, personal_message, status, avatar_hash, updated_at"
 
 func scanContact(row dbutil.Scannable) (Contact, error) {
 	var c Contact
 	var groups string
 	var updated int64
-	err := row.Scan(&c.LoginID, &c.Passport, &c.FriendlyName, &c.ListBits, &groups, &c.PersonalMessage, &c.Status, &updated)
+	err := row.Scan(&c.LoginID, &c.Passport, &c.FriendlyName, &c.ListBits, &groups, &c.PersonalMessage, &c.Status, &c.Avatar, &updated)
 	if err != nil {
 		return Contact{}, err
 	}
@@ -54,7 +58,8 @@ func scanContact(row dbutil.Scannable) (Contact, error) {
 	return c, nil
 }
 
-// Upsert stores c (keyed by login and passport), replacing every field.
+// Upsert stores c (keyed by login and passport), replacing every field,
+// Avatar included.
 func (t *Contacts) Upsert(ctx context.Context, c Contact) error {
 	c.Passport = NormalizePassport(c.Passport)
 	if c.Passport == "" {
@@ -69,11 +74,12 @@ func (t *Contacts) Upsert(ctx context.Context, c Contact) error {
 		return fmt.Errorf("store: encoding groups of %s: %w", c.Passport, err)
 	}
 	_, err = t.s.db.Exec(ctx, `
-		INSERT INTO contacts (`+contactColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		INSERT INTO contacts (`+contactColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 		ON CONFLICT (login_id, passport) DO UPDATE SET
 			friendly_name=excluded.friendly_name, list_bits=excluded.list_bits, groups=excluded.groups,
-			personal_message=excluded.personal_message, status=excluded.status, updated_at=excluded.updated_at`,
-		c.LoginID, c.Passport, c.FriendlyName, c.ListBits, string(groupsJSON), c.PersonalMessage, c.Status, now())
+			personal_message=excluded.personal_message, status=excluded.status, avatar_hash=excluded.avatar_hash,
+			updated_at=excluded.updated_at`,
+		c.LoginID, c.Passport, c.FriendlyName, c.ListBits, string(groupsJSON), c.PersonalMessage, c.Status, c.Avatar, now())
 	if err != nil {
 		return fmt.Errorf("store: upserting contact %s of login %d: %w", c.Passport, c.LoginID, err)
 	}
@@ -82,14 +88,22 @@ func (t *Contacts) Upsert(ctx context.Context, c Contact) error {
 
 // Replace makes cs the login's whole contact list in one transaction:
 // contacts not in cs are deleted, the rest upserted. For the full list MSN
-// sends at sign-in.
+// sends at sign-in, which says nothing of pictures: a contact in cs with no
+// Avatar keeps the one stored.
 func (t *Contacts) Replace(ctx context.Context, loginID int64, cs []Contact) error {
 	err := t.s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		avatars, err := t.avatars(ctx, loginID)
+		if err != nil {
+			return err
+		}
 		if _, err := t.s.db.Exec(ctx, "DELETE FROM contacts WHERE login_id=$1", loginID); err != nil {
 			return err
 		}
 		for _, c := range cs {
 			c.LoginID = loginID
+			if c.Avatar == "" {
+				c.Avatar = avatars[NormalizePassport(c.Passport)]
+			}
 			if err := t.Upsert(ctx, c); err != nil {
 				return err
 			}
@@ -98,6 +112,41 @@ func (t *Contacts) Replace(ctx context.Context, loginID int64, cs []Contact) err
 	})
 	if err != nil {
 		return fmt.Errorf("store: replacing contacts of login %d: %w", loginID, err)
+	}
+	return nil
+}
+
+// avatars is the stored Avatar of each of the login's contacts that has one.
+func (t *Contacts) avatars(ctx context.Context, loginID int64) (map[string]string, error) {
+	rows, err := t.s.db.Query(ctx, "SELECT passport, avatar_hash FROM contacts WHERE login_id=$1 AND avatar_hash<>''", loginID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var passport, hash string
+		if err := rows.Scan(&passport, &hash); err != nil {
+			return nil, err
+		}
+		out[passport] = hash
+	}
+	return out, rows.Err()
+}
+
+// SetAvatar records the picture a contact shows now (hash "" for none),
+// leaving the rest of the contact alone. ErrNotFound when the login has no
+// such contact.
+func (t *Contacts) SetAvatar(ctx context.Context, loginID int64, passport, hash string) error {
+	res, err := t.s.db.Exec(ctx, "UPDATE contacts SET avatar_hash=$1 WHERE login_id=$2 AND passport=$3",
+		hash, loginID, NormalizePassport(passport))
+	if err != nil {
+		return fmt.Errorf("store: setting the avatar of contact %s of login %d: %w", passport, loginID, err)
+	}
+	if ok, err := affected(res); err != nil {
+		return fmt.Errorf("store: setting the avatar of contact %s of login %d: %w", passport, loginID, err)
+	} else if !ok {
+		return fmt.Errorf("%w: contact %s of login %d", ErrNotFound, passport, loginID)
 	}
 	return nil
 }

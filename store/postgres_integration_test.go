@@ -95,6 +95,7 @@ func TestPostgresSchemaTypes(t *testing.T) {
 		{"avatars", "data", "bytea", "NO"},
 		{"display_pictures", "data", "bytea", "NO"},
 		{"media", "size", "bigint", "NO"},
+		{"contacts", "avatar_hash", "text", "NO"},
 	} {
 		var typ, identity string
 		err := s.db.QueryRow(ctx, `SELECT data_type, is_identity FROM information_schema.columns

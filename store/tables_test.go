@@ -2,11 +2,16 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"reflect"
 	"testing"
 	"time"
+
+	"go.mau.fi/util/dbutil"
+
+	"github.com/msnbridge/msnbridge/store/upgrades"
 )
 
 func TestContacts(t *testing.T) {
@@ -18,7 +23,7 @@ func TestContacts(t *testing.T) {
 		wantErr(t, err, ErrNotFound)
 
 		c := Contact{LoginID: l.ID, Passport: "Bob@Hotmail.com", FriendlyName: "Bob", ListBits: ListForward | ListAllow | ListReverse,
-			Groups: []string{"g1", "g2"}, PersonalMessage: "hi", Status: "busy"}
+			Groups: []string{"g1", "g2"}, PersonalMessage: "hi", Status: "busy", Avatar: "aa11"}
 		if err := s.Contacts.Upsert(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -35,9 +40,12 @@ func TestContacts(t *testing.T) {
 			t.Fatalf("Get = %+v\nwant %+v", got, c)
 		}
 
-		c.FriendlyName, c.ListBits, c.Groups, c.Status = "Bobby", ListForward|ListBlock, nil, "offline"
+		c.FriendlyName, c.ListBits, c.Groups, c.Status, c.Avatar = "Bobby", ListForward|ListBlock, nil, "offline", ""
 		if err := s.Contacts.Upsert(ctx, c); err != nil {
 			t.Fatal(err)
+		}
+		if got, err := s.Contacts.Get(ctx, l.ID, "bob@hotmail.com"); err != nil || got.Avatar != "" {
+			t.Fatalf("after an Upsert without a picture: %+v, %v; want no Avatar", got, err)
 		}
 		if err := s.Contacts.Upsert(ctx, Contact{LoginID: l.ID, Passport: "carol@hotmail.com"}); err != nil {
 			t.Fatal(err)
@@ -59,6 +67,124 @@ func TestContacts(t *testing.T) {
 		}
 		if err := s.Contacts.Upsert(ctx, Contact{LoginID: l.ID}); err == nil {
 			t.Fatal("Upsert without a passport succeeded")
+		}
+	})
+}
+
+// SetAvatar changes the picture alone; Replace (the list MSN sends at
+// sign-in, which has no pictures) keeps it for the contacts that stay.
+func TestContactsAvatar(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := b.openTest(t)
+		ctx := context.Background()
+		l := mustLogin(t, s, alice, "alice@hotmail.com")
+		other := mustLogin(t, s, bob, "bob@hotmail.com")
+		wantErr(t, s.Contacts.SetAvatar(ctx, l.ID, "bob@hotmail.com", "aa"), ErrNotFound)
+		if err := s.Contacts.Replace(ctx, l.ID, []Contact{{Passport: "bob@hotmail.com", FriendlyName: "Bob", Status: "busy"}, {Passport: "carol@hotmail.com"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Contacts.Upsert(ctx, Contact{LoginID: other.ID, Passport: "bob@hotmail.com"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Contacts.SetAvatar(ctx, l.ID, "Bob@Hotmail.com", "b0b"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Contacts.SetAvatar(ctx, l.ID, "carol@hotmail.com", "ca401"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Contacts.Get(ctx, l.ID, "bob@hotmail.com")
+		if err != nil || got.Avatar != "b0b" || got.FriendlyName != "Bob" || got.Status != "busy" {
+			t.Fatalf("after SetAvatar: %+v, %v; want the picture and the rest unchanged", got, err)
+		}
+		if o, err := s.Contacts.Get(ctx, other.ID, "bob@hotmail.com"); err != nil || o.Avatar != "" {
+			t.Fatalf("SetAvatar touched another login's contact: %+v, %v", o, err)
+		}
+		// The next sign-in's list: bob stays (his picture with him), carol
+		// names a new one, dave is new.
+		if err := s.Contacts.Replace(ctx, l.ID, []Contact{{Passport: "BOB@hotmail.com", FriendlyName: "Bobby"}, {Passport: "carol@hotmail.com", Avatar: "ca402"}, {Passport: "dave@hotmail.com"}}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := s.Contacts.List(ctx, l.ID)
+		if err != nil || len(list) != 3 {
+			t.Fatalf("List = %+v, %v", list, err)
+		}
+		for i, want := range []string{"b0b", "ca402", ""} {
+			if list[i].Avatar != want {
+				t.Errorf("%s has Avatar %q after Replace, want %q", list[i].Passport, list[i].Avatar, want)
+			}
+		}
+		if list[0].FriendlyName != "Bobby" {
+			t.Errorf("Replace did not update bob: %+v", list[0])
+		}
+		// A picture taken away is gone, and stays gone through a Replace.
+		if err := s.Contacts.SetAvatar(ctx, l.ID, "bob@hotmail.com", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Contacts.Replace(ctx, l.ID, []Contact{{Passport: "bob@hotmail.com"}}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Contacts.Get(ctx, l.ID, "bob@hotmail.com"); err != nil || got.Avatar != "" {
+			t.Fatalf("a cleared picture came back: %+v, %v", got, err)
+		}
+		// A contact that leaves the list leaves its picture behind: back
+		// on the list, it has none until it shows one again.
+		if err := s.Contacts.Replace(ctx, l.ID, []Contact{{Passport: "carol@hotmail.com"}}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Contacts.Get(ctx, l.ID, "carol@hotmail.com"); err != nil || got.Avatar != "" {
+			t.Fatalf("carol, back on the list: %+v, %v; want no Avatar", got, err)
+		}
+	})
+}
+
+// A database from before contacts had pictures (v2) upgrades with its
+// contacts kept, none with a picture.
+func TestContactsUpgradeFromV2(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		uri := b.newDB(t)
+		driver, dsn := "postgres", uri
+		if b.dbType == "sqlite3" {
+			driver, dsn = "sqlite3", sqliteDSN(uri)
+		}
+		raw, err := sql.Open(driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := dbutil.NewWithDB(raw, driver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old.Owner, old.VersionTable, old.UpgradeTable = Owner, VersionTable, upgrades.Table[:2]
+		if err := old.Upgrade(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			"INSERT INTO users (frontend, user_id, created_at) VALUES ('matrix', '@alice:example.org', 1)",
+			"INSERT INTO msn_logins (frontend, user_id, passport, created_at, updated_at) VALUES ('matrix', '@alice:example.org', 'alice@hotmail.com', 1, 1)",
+			"INSERT INTO contacts (login_id, passport, friendly_name, updated_at) SELECT id, 'bob@hotmail.com', 'Bob', 1 FROM msn_logins",
+		} {
+			if _, err := old.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		if err := old.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s := b.openAt(t, uri)
+		if v, err := s.Version(ctx); err != nil || v != LatestVersion() {
+			t.Fatalf("version after upgrading = %d, %v; want %d", v, err, LatestVersion())
+		}
+		l, err := s.Logins.GetByUser(ctx, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.Contacts.Get(ctx, l.ID, "bob@hotmail.com")
+		if err != nil || c.FriendlyName != "Bob" || c.Avatar != "" {
+			t.Fatalf("bob after the upgrade = %+v, %v", c, err)
+		}
+		if err := s.Contacts.SetAvatar(ctx, l.ID, "bob@hotmail.com", "b0b"); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
