@@ -87,6 +87,11 @@ type Bridge struct {
 	media     *mediaStore
 	avatars   *avatarFetcher
 
+	// freshAfter is the last event queued before this Bridge: those after
+	// it cannot have been delivered by an earlier run, so their delivery
+	// skips the look-up for a repeat.
+	freshAfter int64
+
 	stopMu  sync.RWMutex // held for reading while an event is queued
 	stopped bool         // set by Stop: no more events reach the store
 
@@ -158,8 +163,14 @@ func New(opts Options) (*Bridge, error) {
 		// The directory is made with the first file: a bridge nobody sends
 		// files through leaves no trace of it.
 	}
+	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	freshAfter, err := opts.Store.Queue.LastID(lctx)
+	lcancel()
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Bridge{
+	b := &Bridge{freshAfter: freshAfter,
 		loginLimit: newLimiter(opts.LoginRate, opts.LoginBurst), actionLimit: newLimiter(opts.ActionRate, opts.ActionBurst),
 		opts: opts, obs: obs, log: opts.Log, store: opts.Store, perms: perms, msnConfig: mc, media: media,
 		frontends: map[string]Frontend{}, logins: map[UserID]*login{}, outboxes: map[UserID]*outbox{},

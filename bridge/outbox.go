@@ -25,6 +25,10 @@ type outbox struct {
 	mu    sync.Mutex
 	lost  int // events refused because the queue was full, not yet reported
 	retry time.Duration
+
+	// Owned by run's goroutine: the last event delivered, and the last
+	// removed from the queue (removal of messages waits for the batch).
+	delivered, removed int64
 }
 
 // envelope is an event as stored in the queue.
@@ -208,14 +212,23 @@ func (o *outbox) run(ctx context.Context) {
 
 // drain delivers everything queued for the user, oldest first, stopping at
 // the first event the frontend refuses.
+//
+// What is delivered is removed from the queue, and what a crash between a
+// delivery and its removal repeats is the same as when each event was
+// removed on its own: a message's mapping is committed before the next
+// event is delivered, so a message delivered again after a crash is
+// recognised by it and skipped (deliver); every other event is removed
+// before the next is delivered. Only the removal of messages is deferred,
+// to one statement per batch.
 func (o *outbox) drain(ctx context.Context) (bool, error) {
 	fe := o.b.frontend(o.user.Frontend)
 	if fe == nil {
 		return false, fmt.Errorf("no %s frontend is running", o.user.Frontend)
 	}
+	user := o.user.storeID()
 	any := false
 	for {
-		batch, err := o.b.store.Queue.Peek(ctx, o.user.storeID(), 64)
+		batch, err := o.b.store.Queue.Peek(ctx, user, 64)
 		if err != nil {
 			return any, err
 		}
@@ -223,19 +236,36 @@ func (o *outbox) drain(ctx context.Context) (bool, error) {
 			break
 		}
 		for _, q := range batch {
+			if q.ID <= o.delivered {
+				continue // delivered, its removal failed: removed below
+			}
+			var mapping *store.MessageMapping
 			ev, err := decodeEvent(q.Payload)
 			if err != nil {
 				o.log.Error().Err(err).Int64("queue_id", q.ID).Msg("dropping an undecodable queued event")
-			} else if err := o.deliver(ctx, fe, ev); errors.Is(err, ErrUndeliverable) {
+			} else if mapping, err = o.deliver(ctx, fe, ev, q.ID > o.b.freshAfter); errors.Is(err, ErrUndeliverable) {
 				o.b.obs.Error(ErrorDropped)
 				o.log.Warn().Err(err).Str("event", fmt.Sprintf("%T", ev)).Msg("frontend cannot take this event; dropping it")
 			} else if err != nil {
-				return any, err
-			}
-			if err := o.b.store.Queue.Delete(ctx, o.user.storeID(), q.ID); err != nil {
-				return any, err
+				return any, o.removeDelivered(ctx, err)
 			}
 			any = true
+			if mapping != nil {
+				// The mapping guards the message; its queue row can go
+				// with the batch's.
+				if err := o.b.store.Queue.Delivered(ctx, user, 0, *mapping); err != nil {
+					o.log.Warn().Err(err).Msg("could not record a message mapping")
+				}
+				o.delivered = q.ID
+				continue
+			}
+			o.delivered = q.ID
+			if err := o.removeDelivered(ctx, nil); err != nil {
+				return any, err
+			}
+		}
+		if err := o.removeDelivered(ctx, nil); err != nil {
+			return any, err
 		}
 	}
 	o.mu.Lock()
@@ -254,40 +284,55 @@ func (o *outbox) drain(ctx context.Context) (bool, error) {
 	return any, nil
 }
 
-// deliver hands one event to the frontend and records message mappings, so
-// that a message delivered before a crash is not delivered again.
-func (o *outbox) deliver(ctx context.Context, fe Frontend, ev Event) error {
+// removeDelivered removes the delivered events still queued and returns
+// cause, or the removal's error when there is no cause.
+func (o *outbox) removeDelivered(ctx context.Context, cause error) error {
+	if o.delivered <= o.removed {
+		return cause
+	}
+	err := o.b.store.Queue.Delivered(ctx, o.user.storeID(), o.delivered)
+	if err == nil {
+		o.removed = o.delivered
+	}
+	if cause != nil {
+		return cause
+	}
+	return err
+}
+
+// deliver hands one event to the frontend. For a message it returns the
+// mapping to record, so that a message delivered before a crash is not
+// delivered again. fresh says the event was queued by this process, which
+// has not delivered it yet: no mapping can exist.
+func (o *outbox) deliver(ctx context.Context, fe Frontend, ev Event, fresh bool) (*store.MessageMapping, error) {
 	msg, isMsg := ev.(Message)
 	if f, isFile := ev.(File); isFile {
 		// A file is a message with an attachment as far as de-duplication
 		// and the metrics go.
 		msg, isMsg = Message{Portal: f.Portal, MSNID: f.MSNID, Time: f.Time}, true
 	}
-	if isMsg && msg.MSNID != "" {
+	if isMsg && msg.MSNID != "" && !fresh {
 		if _, err := o.b.store.Messages.ByMSNID(ctx, string(msg.Portal), msg.MSNID); err == nil {
-			return nil // already delivered
+			return nil, nil // already delivered
 		}
 	}
 	id, err := fe.Deliver(ctx, o.user, ev)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if isMsg {
 		o.b.obs.MessageBridged(o.user.Frontend, FromMSN)
 	}
-	if isMsg && msg.MSNID != "" {
-		if id == "" {
-			id = "msn:" + msg.MSNID // the frontend has no id for it; keep the de-duplication
-		}
-		err := o.b.store.Messages.Put(ctx, store.MessageMapping{
-			PortalID: string(msg.Portal), MSNID: msg.MSNID, FrontendID: id,
-			Direction: store.FromMSN, Time: msg.Time,
-		})
-		if err != nil && !errors.Is(err, store.ErrDuplicate) {
-			o.log.Warn().Err(err).Msg("could not record a message mapping")
-		}
+	if !isMsg || msg.MSNID == "" {
+		return nil, nil
 	}
-	return nil
+	if id == "" {
+		id = "msn:" + msg.MSNID // the frontend has no id for it; keep the de-duplication
+	}
+	return &store.MessageMapping{
+		PortalID: string(msg.Portal), MSNID: msg.MSNID, FrontendID: id,
+		Direction: store.FromMSN, Time: msg.Time,
+	}, nil
 }
 
 func (u UserID) storeID() store.UserID { return store.UserID{Frontend: u.Frontend, ID: u.ID} }

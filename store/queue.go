@@ -1,9 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"go.mau.fi/util/dbutil"
@@ -19,9 +23,41 @@ type QueuedEvent struct {
 
 // Queue is the event_queue table: a persistent, ordered and bounded outbox
 // of events per user, for when their frontend is down.
+//
+// Its writes are group-committed: Push and Delivered calls that arrive
+// while another's transaction is committing wait, and then share one
+// transaction, which the first of them commits for all. Each call still
+// returns only after the transaction holding its write has committed, so
+// what a returned Push promises is unchanged; a burst of events costs one
+// commit per batch instead of one per event, and the queue's writers take
+// turns in Go instead of spinning on SQLite's busy timeout.
 type Queue struct {
 	s     *Store
 	limit int
+
+	mu      sync.Mutex
+	pending []*queueOp // waiting for the next transaction, in arrival order
+	leading bool       // a caller is committing batches
+}
+
+// queueOp is one Push or Delivered waiting to be committed.
+type queueOp struct {
+	ctx  context.Context
+	user UserID
+	// push: payload is appended to the user's queue; id is its row.
+	push    bool
+	payload []byte
+	id      int64
+	// delivered: the user's events up to and including through are
+	// removed, and maps recorded.
+	through int64
+	maps    []MessageMapping
+	// err is the op's own result (a full queue), set inside a transaction
+	// that may still fail as a whole.
+	err error
+	// wake receives false when the op is committed (or failed), true when
+	// its caller is to commit the next batch.
+	wake chan bool
 }
 
 // Limit is the most events a user's queue holds.
@@ -29,21 +65,144 @@ func (q *Queue) Limit() int { return q.limit }
 
 // Push appends payload to the user's queue and returns its id. A
 // *QueueFullError (matching ErrQueueFull) when the queue is at its limit.
-// The user row is created if missing.
+// The user row is created if missing. When Push returns nil the event is
+// committed (group commit, see Queue).
 func (q *Queue) Push(ctx context.Context, user UserID, payload []byte) (int64, error) {
 	if payload == nil {
 		payload = []byte{}
 	}
-	var id int64
-	err := q.s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+	if user.Frontend == "" || user.ID == "" {
+		return 0, fmt.Errorf("store: user needs a frontend and an id, got %q", user)
+	}
+	op := &queueOp{ctx: ctx, user: user, push: true, payload: payload}
+	if err := q.do(op); err != nil {
+		if errors.Is(err, ErrQueueFull) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("store: queueing event for %s: %w", user, err)
+	}
+	return op.id, nil
+}
+
+// Delivered records that the user's frontend took the user's queued events
+// up to and including id through: it removes them (through <= 0 removes
+// nothing) and records maps, the message mappings of delivered messages
+// (duplicates and mappings of deleted portals are skipped), in one
+// transaction shared with concurrent Pushes. When it returns nil both are
+// committed.
+func (q *Queue) Delivered(ctx context.Context, user UserID, through int64, maps ...MessageMapping) error {
+	for _, m := range maps {
+		if m.MSNID == "" || m.FrontendID == "" {
+			return errors.New("store: message mapping needs both an MSN id and a frontend id")
+		}
+		if m.Direction != FromMSN && m.Direction != ToMSN {
+			return fmt.Errorf("store: bad message direction %q", m.Direction)
+		}
+	}
+	if through <= 0 && len(maps) == 0 {
+		return nil
+	}
+	if err := q.do(&queueOp{ctx: ctx, user: user, through: through, maps: maps}); err != nil {
+		return fmt.Errorf("store: recording delivery to %s: %w", user, err)
+	}
+	return nil
+}
+
+// do commits op, in a batch with whatever else is waiting, and returns
+// its result. The first caller to find no batch committing leads: it
+// commits everything pending, then hands the lead to the oldest op that
+// arrived meanwhile, so that no caller commits for others indefinitely.
+func (q *Queue) do(op *queueOp) error {
+	op.wake = make(chan bool, 1)
+	q.mu.Lock()
+	q.pending = append(q.pending, op)
+	if q.leading {
+		q.mu.Unlock()
+		if lead := <-op.wake; !lead {
+			return op.err
+		}
+		q.mu.Lock()
+	}
+	q.leading = true
+	batch := q.pending
+	q.pending = nil
+	q.mu.Unlock()
+
+	q.commit(op.ctx, batch)
+
+	q.mu.Lock()
+	if len(q.pending) > 0 {
+		q.pending[0].wake <- true
+	} else {
+		q.leading = false
+	}
+	q.mu.Unlock()
+	return op.err
+}
+
+// commit writes batch in one transaction and tells every op but the
+// leader's (batch holds it) its result. If the shared transaction fails,
+// each op is tried again alone, so that one bad op (or one caller's
+// expired context) fails only itself.
+func (q *Queue) commit(ctx context.Context, batch []*queueOp) {
+	err := q.commitTxn(ctx, batch)
+	if err != nil && len(batch) > 1 {
+		for _, op := range batch {
+			op.err = q.commitTxn(op.ctx, []*queueOp{op})
+		}
+	} else if err != nil {
+		batch[0].err = err
+	}
+	for _, op := range batch {
+		select {
+		case op.wake <- false:
+		default: // the leader's own op: nobody waits on it
+		}
+	}
+}
+
+func (q *Queue) commitTxn(ctx context.Context, batch []*queueOp) error {
+	// The transaction is the batch's, not the leader's: a new context (the
+	// caller's may carry its own dbutil transaction, which the batch must
+	// not join) with the leader's deadline.
+	tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if d, ok := ctx.Deadline(); ok {
+		tctx, cancel = context.WithDeadline(context.Background(), d)
+	}
+	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, op := range batch {
+		op.err, op.id = nil, 0
+	}
+	return q.s.db.DoTxn(tctx, nil, func(ctx context.Context) error { return q.apply(ctx, batch) })
+}
+
+// apply runs a batch's statements inside its transaction. A full queue is
+// the op's error, not the transaction's.
+func (q *Queue) apply(ctx context.Context, batch []*queueOp) error {
+	// Each pushing user's queue length is counted once per batch. The
+	// count and the inserts must not interleave with another transaction's
+	// for the same user: SQLite write transactions are immediate (see
+	// sqliteDSN), so they hold the database's write lock already; on
+	// Postgres (read committed) the user's row lock serialises them, held
+	// until this transaction ends, taken in a fixed order.
+	var users []UserID
+	queued := map[UserID]int{}
+	for _, op := range batch {
+		if _, seen := queued[op.user]; op.push && !seen {
+			queued[op.user] = 0
+			users = append(users, op.user)
+		}
+	}
+	slices.SortFunc(users, func(a, b UserID) int {
+		return cmp.Or(cmp.Compare(a.Frontend, b.Frontend), cmp.Compare(a.ID, b.ID))
+	})
+	for _, user := range users {
 		if err := q.s.Users.ensureExists(ctx, user); err != nil {
 			return err
 		}
-		// The count and the insert must not interleave with another Push
-		// for the same user. SQLite write transactions are immediate (see
-		// sqliteDSN), so they hold the database's write lock already; on
-		// Postgres (read committed) the user's row lock serialises them,
-		// held until this transaction ends.
 		if q.s.db.Dialect == dbutil.Postgres {
 			if _, err := q.s.db.Exec(ctx, "SELECT 1 FROM users WHERE frontend=$1 AND user_id=$2 FOR UPDATE",
 				user.Frontend, user.ID); err != nil {
@@ -55,19 +214,44 @@ func (q *Queue) Push(ctx context.Context, user UserID, payload []byte) (int64, e
 			user.Frontend, user.ID).Scan(&n); err != nil {
 			return err
 		}
-		if n >= q.limit {
-			return &QueueFullError{User: user, Limit: q.limit}
-		}
-		return q.s.db.QueryRow(ctx, "INSERT INTO event_queue (frontend, user_id, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-			user.Frontend, user.ID, payload, now()).Scan(&id)
-	})
-	if err != nil {
-		if errors.Is(err, ErrQueueFull) {
-			return 0, err
-		}
-		return 0, fmt.Errorf("store: queueing event for %s: %w", user, err)
+		queued[user] = n
 	}
-	return id, nil
+	ts := now()
+	for _, op := range batch {
+		if op.push {
+			if queued[op.user] >= q.limit {
+				op.err = &QueueFullError{User: op.user, Limit: q.limit}
+				continue
+			}
+			if err := q.s.db.QueryRow(ctx, "INSERT INTO event_queue (frontend, user_id, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+				op.user.Frontend, op.user.ID, op.payload, ts).Scan(&op.id); err != nil {
+				return err
+			}
+			queued[op.user]++
+			continue
+		}
+		for _, m := range op.maps {
+			// A portal deleted meanwhile leaves nothing to map, and must
+			// not fail the batch with a foreign-key violation (which
+			// aborts a Postgres transaction).
+			if _, err := q.s.db.Exec(ctx, "INSERT INTO message_map ("+messageColumns+") SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM portals WHERE id=$1) ON CONFLICT DO NOTHING",
+				m.PortalID, m.MSNID, m.FrontendID, m.Direction, millis(m.Time)); err != nil {
+				return err
+			}
+		}
+		if op.through > 0 {
+			res, err := q.s.db.Exec(ctx, "DELETE FROM event_queue WHERE frontend=$1 AND user_id=$2 AND id<=$3",
+				op.user.Frontend, op.user.ID, op.through)
+			if err != nil {
+				return err
+			}
+			if n, ok := queued[op.user]; ok {
+				deleted, _ := res.RowsAffected()
+				queued[op.user] = n - int(deleted)
+			}
+		}
+	}
+	return nil
 }
 
 // Peek returns up to max of the user's oldest queued events, oldest first,
@@ -143,4 +327,15 @@ func (q *Queue) Users(ctx context.Context) ([]UserID, error) {
 		return nil, fmt.Errorf("store: listing queued users: %w", err)
 	}
 	return out, nil
+}
+
+// LastID returns the highest id queued now (0 for an empty queue). Ids
+// only grow (AUTOINCREMENT, an identity column), so an event with a higher
+// id was queued after the call.
+func (q *Queue) LastID(ctx context.Context) (int64, error) {
+	var id sql.NullInt64
+	if err := q.s.db.QueryRow(ctx, "SELECT MAX(id) FROM event_queue").Scan(&id); err != nil {
+		return 0, fmt.Errorf("store: reading the last queued id: %w", err)
+	}
+	return id.Int64, nil
 }
