@@ -92,6 +92,7 @@ type Bridge struct {
 	// skips the look-up for a repeat.
 	freshAfter int64
 
+	writer  *queueWriter // commits emitted events to the queue
 	stopMu  sync.RWMutex // held for reading while an event is queued
 	stopped bool         // set by Stop: no more events reach the store
 
@@ -177,6 +178,7 @@ func New(opts Options) (*Bridge, error) {
 		ctx: ctx, cancel: cancel,
 	}
 	b.avatars = newAvatarFetcher(b, opts.Bridge.DisplayPictures)
+	b.writer = newQueueWriter(b)
 	return b, nil
 }
 
@@ -315,6 +317,7 @@ func (b *Bridge) Stop() {
 	b.stopMu.Lock()
 	b.stopped = true
 	b.stopMu.Unlock()
+	b.writer.wait()
 }
 
 func (b *Bridge) outboxFor(user UserID) *outbox {

@@ -154,24 +154,121 @@ func decodeAs[T any](b []byte) (T, error) {
 	return v, err
 }
 
-// push queues ev for delivery. It never blocks on the frontend.
+// push queues ev for delivery. It never blocks on the frontend, and only
+// briefly on the store: the event is committed by the bridge's queue
+// writer, in order with the user's other events, before anything delivers
+// it (see queueWriter).
 func (o *outbox) push(ev Event) {
 	payload, err := encodeEvent(ev)
 	if err != nil {
 		o.log.Error().Err(err).Msg("dropping an event that cannot be queued")
 		return
 	}
+	o.b.writer.add(pendingEvent{o: o, payload: payload, kind: fmt.Sprintf("%T", ev)})
+}
+
+// queueLost records an event the store refused.
+func (o *outbox) queueLost(kind string, err error) {
+	o.mu.Lock()
+	o.lost++
+	o.mu.Unlock()
+	o.b.obs.Error(ErrorQueue)
+	o.log.Error().Err(err).Str("event", kind).Msg("event queue full or unavailable; event lost, the user will be told")
+}
+
+// maxPendingEvents bounds the events emitted and not yet committed: past
+// it, emitting waits for the store.
+const maxPendingEvents = 4096
+
+// queueWriter commits the events the bridge emits to the store's queue, in
+// the order they were emitted, as many in one transaction as arrived while
+// the previous one committed.
+//
+// Emitting does not wait for the commit. Nothing needs it to: an event from
+// MSN is not acknowledged to the MSN server (a receiving client sends no
+// acknowledgement), so a crash before the commit loses exactly what a crash
+// a moment earlier would have lost, the events MSN had sent and the bridge
+// had not yet handled. What the queue promises starts at the commit: the
+// outbox delivers only events read back from the store, so nothing is told
+// to a frontend before it is committed, and a committed event survives a
+// crash and is delivered in order. Stop waits for the writer, so stopping
+// loses nothing.
+type queueWriter struct {
+	b       *Bridge
+	mu      sync.Mutex
+	room    sync.Cond // signalled when pending shrinks
+	pending []pendingEvent
+	running bool
+	idle    sync.WaitGroup // held while the writer's goroutine runs
+}
+
+type pendingEvent struct {
+	o       *outbox
+	payload []byte
+	kind    string // the event's type, for the log
+}
+
+func newQueueWriter(b *Bridge) *queueWriter {
+	w := &queueWriter{b: b}
+	w.room.L = &w.mu
+	return w
+}
+
+func (w *queueWriter) add(ev pendingEvent) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(w.pending) >= maxPendingEvents {
+		w.room.Wait()
+	}
+	w.pending = append(w.pending, ev)
+	if !w.running {
+		w.running = true
+		w.idle.Add(1)
+		go w.run()
+	}
+}
+
+// run commits batches until nothing is pending, then ends: an idle bridge
+// keeps no writer goroutine.
+func (w *queueWriter) run() {
+	defer w.idle.Done()
+	for {
+		w.mu.Lock()
+		batch := w.pending
+		w.pending = nil
+		if len(batch) == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		w.room.Broadcast()
+		w.mu.Unlock()
+		w.commit(batch)
+	}
+}
+
+func (w *queueWriter) commit(batch []pendingEvent) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := o.b.store.Queue.Push(ctx, o.user.storeID(), payload); err != nil {
-		o.mu.Lock()
-		o.lost++
-		o.mu.Unlock()
-		o.b.obs.Error(ErrorQueue)
-		o.log.Error().Err(err).Str("event", fmt.Sprintf("%T", ev)).Msg("event queue full or unavailable; event lost, the user will be told")
+	events := make([]*store.Pushed, len(batch))
+	for i, ev := range batch {
+		events[i] = &store.Pushed{User: ev.o.user.storeID(), Payload: ev.payload}
 	}
-	o.poke()
+	w.b.store.Queue.PushAll(ctx, events)
+	var last *outbox
+	for i, ev := range batch {
+		if err := events[i].Err; err != nil {
+			ev.o.queueLost(ev.kind, err)
+		}
+		if ev.o != last { // a burst is usually one user's
+			ev.o.poke()
+			last = ev.o
+		}
+	}
 }
+
+// wait returns when every event added so far is committed (or lost).
+func (w *queueWriter) wait() { w.idle.Wait() }
 
 func (o *outbox) poke() {
 	select {

@@ -40,24 +40,31 @@ type Queue struct {
 	leading bool       // a caller is committing batches
 }
 
-// queueOp is one Push or Delivered waiting to be committed.
+// queueOp is one Push, PushAll or Delivered waiting to be committed.
 type queueOp struct {
-	ctx  context.Context
-	user UserID
-	// push: payload is appended to the user's queue; id is its row.
-	push    bool
-	payload []byte
-	id      int64
-	// delivered: the user's events up to and including through are
-	// removed, and maps recorded.
+	ctx context.Context
+	// pushes are appended to their users' queues, in order.
+	pushes []*Pushed
+	// delivered: user's events up to and including through are removed,
+	// and maps recorded.
+	user    UserID
 	through int64
 	maps    []MessageMapping
-	// err is the op's own result (a full queue), set inside a transaction
-	// that may still fail as a whole.
-	err error
 	// wake receives false when the op is committed (or failed), true when
 	// its caller is to commit the next batch.
 	wake chan bool
+	err  error // the transaction's, when it failed
+}
+
+// Pushed is one event for PushAll: User and Payload in, ID (the queued
+// event's id) or Err out.
+type Pushed struct {
+	User    UserID
+	Payload []byte
+	ID      int64
+	// Err is a *QueueFullError, or the error that kept the transaction
+	// from committing.
+	Err error
 }
 
 // Limit is the most events a user's queue holds.
@@ -68,20 +75,36 @@ func (q *Queue) Limit() int { return q.limit }
 // The user row is created if missing. When Push returns nil the event is
 // committed (group commit, see Queue).
 func (q *Queue) Push(ctx context.Context, user UserID, payload []byte) (int64, error) {
-	if payload == nil {
-		payload = []byte{}
-	}
-	if user.Frontend == "" || user.ID == "" {
-		return 0, fmt.Errorf("store: user needs a frontend and an id, got %q", user)
-	}
-	op := &queueOp{ctx: ctx, user: user, push: true, payload: payload}
-	if err := q.do(op); err != nil {
-		if errors.Is(err, ErrQueueFull) {
-			return 0, err
+	p := &Pushed{User: user, Payload: payload}
+	q.PushAll(ctx, []*Pushed{p})
+	return p.ID, p.Err
+}
+
+// PushAll appends each event to its user's queue, in order, in one
+// transaction (shared with concurrent writes, see Queue), and sets each
+// one's ID or Err. When it returns, every event with a nil Err is
+// committed.
+func (q *Queue) PushAll(ctx context.Context, events []*Pushed) {
+	op := &queueOp{ctx: ctx}
+	for _, p := range events {
+		p.ID, p.Err = 0, nil
+		if p.Payload == nil {
+			p.Payload = []byte{}
 		}
-		return 0, fmt.Errorf("store: queueing event for %s: %w", user, err)
+		if p.User.Frontend == "" || p.User.ID == "" {
+			p.Err = fmt.Errorf("store: user needs a frontend and an id, got %q", p.User)
+			continue
+		}
+		op.pushes = append(op.pushes, p)
 	}
-	return op.id, nil
+	if len(op.pushes) == 0 {
+		return
+	}
+	if err := q.do(op); err != nil {
+		for _, p := range op.pushes {
+			p.ID, p.Err = 0, fmt.Errorf("store: queueing event for %s: %w", p.User, err)
+		}
+	}
 }
 
 // Delivered records that the user's frontend took the user's queued events
@@ -150,7 +173,7 @@ func (q *Queue) commit(ctx context.Context, batch []*queueOp) {
 		for _, op := range batch {
 			op.err = q.commitTxn(op.ctx, []*queueOp{op})
 		}
-	} else if err != nil {
+	} else {
 		batch[0].err = err
 	}
 	for _, op := range batch {
@@ -165,16 +188,19 @@ func (q *Queue) commitTxn(ctx context.Context, batch []*queueOp) error {
 	// The transaction is the batch's, not the leader's: a new context (the
 	// caller's may carry its own dbutil transaction, which the batch must
 	// not join) with the leader's deadline.
-	tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	if d, ok := ctx.Deadline(); ok {
-		tctx, cancel = context.WithDeadline(context.Background(), d)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(30 * time.Second)
 	}
+	tctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	for _, op := range batch {
-		op.err, op.id = nil, 0
+		for _, p := range op.pushes {
+			p.ID, p.Err = 0, nil
+		}
 	}
 	return q.s.db.DoTxn(tctx, nil, func(ctx context.Context) error { return q.apply(ctx, batch) })
 }
@@ -191,9 +217,11 @@ func (q *Queue) apply(ctx context.Context, batch []*queueOp) error {
 	var users []UserID
 	queued := map[UserID]int{}
 	for _, op := range batch {
-		if _, seen := queued[op.user]; op.push && !seen {
-			queued[op.user] = 0
-			users = append(users, op.user)
+		for _, p := range op.pushes {
+			if _, seen := queued[p.User]; !seen {
+				queued[p.User] = 0
+				users = append(users, p.User)
+			}
 		}
 	}
 	slices.SortFunc(users, func(a, b UserID) int {
@@ -218,17 +246,16 @@ func (q *Queue) apply(ctx context.Context, batch []*queueOp) error {
 	}
 	ts := now()
 	for _, op := range batch {
-		if op.push {
-			if queued[op.user] >= q.limit {
-				op.err = &QueueFullError{User: op.user, Limit: q.limit}
+		for _, p := range op.pushes {
+			if queued[p.User] >= q.limit {
+				p.Err = &QueueFullError{User: p.User, Limit: q.limit}
 				continue
 			}
 			if err := q.s.db.QueryRow(ctx, "INSERT INTO event_queue (frontend, user_id, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-				op.user.Frontend, op.user.ID, op.payload, ts).Scan(&op.id); err != nil {
+				p.User.Frontend, p.User.ID, p.Payload, ts).Scan(&p.ID); err != nil {
 				return err
 			}
-			queued[op.user]++
-			continue
+			queued[p.User]++
 		}
 		for _, m := range op.maps {
 			// A portal deleted meanwhile leaves nothing to map, and must
