@@ -242,12 +242,8 @@ func (b *Bridge) Start(ctx context.Context) error {
 	if err := b.store.CheckKey(ctx); err != nil {
 		return fmt.Errorf("bridge: %w (set bridge.encryption_key to the key the logins were stored with)", err)
 	}
-	users, err := b.store.Queue.Users(ctx)
-	if err != nil {
+	if err := b.redeliverQueued(ctx); err != nil {
 		return err
-	}
-	for _, u := range users {
-		b.outboxFor(UserID{Frontend: u.Frontend, ID: u.ID}).poke()
 	}
 	logins, err := b.store.Logins.All(ctx)
 	if err != nil {
@@ -288,6 +284,18 @@ func (b *Bridge) Start(ctx context.Context) error {
 		b.logins[user] = l
 		b.mu.Unlock()
 		l.start(b.ctx)
+	}
+	return nil
+}
+
+// redeliverQueued starts delivering the events a previous run left queued.
+func (b *Bridge) redeliverQueued(ctx context.Context) error {
+	users, err := b.store.Queue.Users(ctx)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		b.outboxFor(UserID{Frontend: u.Frontend, ID: u.ID}).poke()
 	}
 	return nil
 }

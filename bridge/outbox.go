@@ -347,16 +347,17 @@ func (o *outbox) drain(ctx context.Context) (bool, error) {
 				return any, o.removeDelivered(ctx, err)
 			}
 			any = true
+			o.delivered = q.ID
 			if mapping != nil {
-				// The mapping guards the message; its queue row can go
-				// with the batch's.
+				// The mapping guards the message against a repeat; its
+				// queue row can go with the batch's. Without the mapping
+				// a crash would repeat it: deliver nothing more until the
+				// store works again.
 				if err := o.b.store.Queue.Delivered(ctx, user, 0, *mapping); err != nil {
-					o.log.Warn().Err(err).Msg("could not record a message mapping")
+					return any, o.removeDelivered(ctx, fmt.Errorf("recording a message mapping: %w", err))
 				}
-				o.delivered = q.ID
 				continue
 			}
-			o.delivered = q.ID
 			if err := o.removeDelivered(ctx, nil); err != nil {
 				return any, err
 			}

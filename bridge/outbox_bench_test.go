@@ -38,6 +38,7 @@ func (f *countingFrontend) Deliver(ctx context.Context, user UserID, ev Event) (
 // outboxBench is a bridge with a store and a frontend, and users each with
 // a login and a direct portal (message mappings need the portal).
 type outboxBench struct {
+	path    string
 	st      *store.Store
 	b       *Bridge
 	users   []UserID
@@ -47,17 +48,18 @@ type outboxBench struct {
 func newOutboxBench(tb testing.TB, fe Frontend, users int) *outboxBench {
 	tb.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite3", filepath.Join(tb.TempDir(), "bench.db"), zerolog.Nop(),
+	path := filepath.Join(tb.TempDir(), "bench.db")
+	st, err := store.Open(ctx, "sqlite3", path, zerolog.Nop(),
 		store.WithQueueLimit(1<<20)) // the pushes may run ahead of delivery
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b, err := New(Options{Store: st, Log: zerolog.Nop()})
+	b, err := New(Options{Store: st, Log: zerolog.Nop(), DeliveryRetry: 20 * time.Millisecond})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	b.AddFrontend(fe)
-	ob := &outboxBench{st: st, b: b}
+	ob := &outboxBench{st: st, b: b, path: path}
 	tb.Cleanup(func() {
 		b.Stop()
 		_ = st.Close()
