@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,18 @@ type Queue struct {
 	mu      sync.Mutex
 	pending []*queueOp // waiting for the next transaction, in arrival order
 	leading bool       // a caller is committing batches
+
+	// Owned by the leader (see do): the batch's statements, prepared once,
+	// and the users whose row is known to exist.
+	stmtMu  sync.Mutex
+	stmts   *queueStmts
+	ensured map[UserID]bool
+}
+
+// queueStmts are a batch's statements, prepared once per connection (a
+// prepared *sql.Stmt used in a transaction reuses the connection's).
+type queueStmts struct {
+	ensureUser, lockUser, count, insert, mapMessage, remove *sql.Stmt
 }
 
 // queueOp is one Push, PushAll or Delivered waiting to be committed.
@@ -185,6 +198,9 @@ func (q *Queue) commit(ctx context.Context, batch []*queueOp) {
 }
 
 func (q *Queue) commitTxn(ctx context.Context, batch []*queueOp) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	// The transaction is the batch's, not the leader's: a new context (the
 	// caller's may carry its own dbutil transaction, which the batch must
 	// not join) with the leader's deadline.
@@ -192,22 +208,106 @@ func (q *Queue) commitTxn(ctx context.Context, batch []*queueOp) error {
 	if !ok {
 		deadline = time.Now().Add(30 * time.Second)
 	}
-	tctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if err := ctx.Err(); err != nil {
+	stmts, err := q.statements(ctx)
+	if err != nil {
 		return err
 	}
-	for _, op := range batch {
-		for _, p := range op.pushes {
-			p.ID, p.Err = 0, nil
+	for {
+		for _, op := range batch {
+			for _, p := range op.pushes {
+				p.ID, p.Err = 0, nil
+			}
+		}
+		// A plain database/sql transaction rather than dbutil's DoTxn,
+		// which costs a goroutine and a timer per transaction: the queue's
+		// are small and many. BEGIN is immediate on SQLite (sqliteDSN).
+		tx, err := q.s.db.RawDB.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		trusted := len(q.ensured) > 0
+		if err = q.apply(ctx, tx, stmts, batch); err == nil {
+			err = tx.Commit()
+		} else {
+			_ = tx.Rollback()
+		}
+		if err == nil {
+			return nil
+		}
+		// A user deleted since it was known to exist fails the insert:
+		// forget what is known and try once more.
+		q.ensured = nil
+		if !trusted {
+			return err
 		}
 	}
-	return q.s.db.DoTxn(tctx, nil, func(ctx context.Context) error { return q.apply(ctx, batch) })
+}
+
+// statements prepares the queue's statements the first time.
+func (q *Queue) statements(ctx context.Context) (*queueStmts, error) {
+	q.stmtMu.Lock()
+	defer q.stmtMu.Unlock()
+	if q.stmts != nil {
+		return q.stmts, nil
+	}
+	var st queueStmts
+	var prepared []*sql.Stmt
+	prepare := func(dst **sql.Stmt, query string) error {
+		if q.s.db.Dialect != dbutil.Postgres {
+			query = strings.ReplaceAll(query, "$", "?") // ?NNN: SQLite's numbered parameters
+		}
+		stmt, err := q.s.db.RawDB.PrepareContext(ctx, query)
+		if err != nil {
+			return err
+		}
+		prepared = append(prepared, stmt)
+		*dst = stmt
+		return nil
+	}
+	err := errors.Join(
+		prepare(&st.ensureUser, "INSERT INTO users (frontend, user_id, permission, created_at) VALUES ($1, $2, 0, $3) ON CONFLICT (frontend, user_id) DO NOTHING"),
+		prepare(&st.count, "SELECT COUNT(*) FROM event_queue WHERE frontend=$1 AND user_id=$2"),
+		prepare(&st.insert, "INSERT INTO event_queue (frontend, user_id, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id"),
+		// A portal deleted meanwhile leaves nothing to map, and must not
+		// fail the batch with a foreign-key violation (which aborts a
+		// Postgres transaction).
+		prepare(&st.mapMessage, "INSERT INTO message_map ("+messageColumns+") SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM portals WHERE id=$1) ON CONFLICT DO NOTHING"),
+		prepare(&st.remove, "DELETE FROM event_queue WHERE frontend=$1 AND user_id=$2 AND id<=$3"),
+	)
+	if err == nil && q.s.db.Dialect == dbutil.Postgres {
+		err = prepare(&st.lockUser, "SELECT 1 FROM users WHERE frontend=$1 AND user_id=$2 FOR UPDATE")
+	}
+	if err != nil {
+		for _, stmt := range prepared {
+			_ = stmt.Close()
+		}
+		return nil, fmt.Errorf("preparing the queue's statements: %w", err)
+	}
+	q.stmts = &st
+	return q.stmts, nil
+}
+
+// close releases the prepared statements (Store.Close).
+func (q *Queue) close() {
+	q.stmtMu.Lock()
+	defer q.stmtMu.Unlock()
+	if q.stmts == nil {
+		return
+	}
+	for _, stmt := range []*sql.Stmt{q.stmts.ensureUser, q.stmts.lockUser, q.stmts.count, q.stmts.insert, q.stmts.mapMessage, q.stmts.remove} {
+		if stmt != nil {
+			_ = stmt.Close()
+		}
+	}
+	q.stmts = nil
 }
 
 // apply runs a batch's statements inside its transaction. A full queue is
 // the op's error, not the transaction's.
-func (q *Queue) apply(ctx context.Context, batch []*queueOp) error {
+func (q *Queue) apply(ctx context.Context, tx *sql.Tx, st *queueStmts, batch []*queueOp) error {
+	stmt := func(s *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, s) }
 	// Each pushing user's queue length is counted once per batch. The
 	// count and the inserts must not interleave with another transaction's
 	// for the same user: SQLite write transactions are immediate (see
@@ -227,48 +327,44 @@ func (q *Queue) apply(ctx context.Context, batch []*queueOp) error {
 	slices.SortFunc(users, func(a, b UserID) int {
 		return cmp.Or(cmp.Compare(a.Frontend, b.Frontend), cmp.Compare(a.ID, b.ID))
 	})
+	ts := now()
+	var ensured []UserID
 	for _, user := range users {
-		if err := q.s.Users.ensureExists(ctx, user); err != nil {
-			return err
+		if !q.ensured[user] {
+			if _, err := stmt(st.ensureUser).ExecContext(ctx, user.Frontend, user.ID, ts); err != nil {
+				return fmt.Errorf("ensuring user %s: %w", user, err)
+			}
+			ensured = append(ensured, user)
 		}
-		if q.s.db.Dialect == dbutil.Postgres {
-			if _, err := q.s.db.Exec(ctx, "SELECT 1 FROM users WHERE frontend=$1 AND user_id=$2 FOR UPDATE",
-				user.Frontend, user.ID); err != nil {
+		if st.lockUser != nil {
+			if _, err := stmt(st.lockUser).ExecContext(ctx, user.Frontend, user.ID); err != nil {
 				return err
 			}
 		}
 		var n int
-		if err := q.s.db.QueryRow(ctx, "SELECT COUNT(*) FROM event_queue WHERE frontend=$1 AND user_id=$2",
-			user.Frontend, user.ID).Scan(&n); err != nil {
+		if err := stmt(st.count).QueryRowContext(ctx, user.Frontend, user.ID).Scan(&n); err != nil {
 			return err
 		}
 		queued[user] = n
 	}
-	ts := now()
 	for _, op := range batch {
 		for _, p := range op.pushes {
 			if queued[p.User] >= q.limit {
 				p.Err = &QueueFullError{User: p.User, Limit: q.limit}
 				continue
 			}
-			if err := q.s.db.QueryRow(ctx, "INSERT INTO event_queue (frontend, user_id, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-				p.User.Frontend, p.User.ID, p.Payload, ts).Scan(&p.ID); err != nil {
+			if err := stmt(st.insert).QueryRowContext(ctx, p.User.Frontend, p.User.ID, p.Payload, ts).Scan(&p.ID); err != nil {
 				return err
 			}
 			queued[p.User]++
 		}
 		for _, m := range op.maps {
-			// A portal deleted meanwhile leaves nothing to map, and must
-			// not fail the batch with a foreign-key violation (which
-			// aborts a Postgres transaction).
-			if _, err := q.s.db.Exec(ctx, "INSERT INTO message_map ("+messageColumns+") SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM portals WHERE id=$1) ON CONFLICT DO NOTHING",
-				m.PortalID, m.MSNID, m.FrontendID, m.Direction, millis(m.Time)); err != nil {
+			if _, err := stmt(st.mapMessage).ExecContext(ctx, m.PortalID, m.MSNID, m.FrontendID, m.Direction, millis(m.Time)); err != nil {
 				return err
 			}
 		}
 		if op.through > 0 {
-			res, err := q.s.db.Exec(ctx, "DELETE FROM event_queue WHERE frontend=$1 AND user_id=$2 AND id<=$3",
-				op.user.Frontend, op.user.ID, op.through)
+			res, err := stmt(st.remove).ExecContext(ctx, op.user.Frontend, op.user.ID, op.through)
 			if err != nil {
 				return err
 			}
@@ -277,6 +373,13 @@ func (q *Queue) apply(ctx context.Context, batch []*queueOp) error {
 				queued[op.user] = n - int(deleted)
 			}
 		}
+	}
+	// Known to exist once this commits; a failed commit forgets them all.
+	if q.ensured == nil {
+		q.ensured = map[UserID]bool{}
+	}
+	for _, u := range ensured {
+		q.ensured[u] = true
 	}
 	return nil
 }

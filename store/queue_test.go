@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // pushers is a workload for the group-commit tests: senders goroutines per
@@ -263,6 +267,62 @@ func TestQueueBatchFailureIsolated(t *testing.T) {
 		}
 		if evs, _ := q.Peek(live, bob, 10); len(evs) != 1 || evs[0].ID != c.pushes[0].ID {
 			t.Fatalf("bob's queue %+v, id returned %d", evs, c.pushes[0].ID)
+		}
+	})
+}
+
+// BenchmarkQueuePushDelivered is the store's share of relaying one message
+// from MSN when nothing else is queued: its Push, then its mapping and its
+// removal (the outbox's Delivered), each a transaction of its own.
+func BenchmarkQueuePushDelivered(b *testing.B) {
+	ctx := context.Background()
+	s, err := Open(ctx, "sqlite3", filepath.Join(b.TempDir(), "bench.db")+os.Getenv("BENCH_DSN_EXTRA"), zerolog.Nop(), WithSealer(testSealer(&testing.T{}, 1)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	l, err := s.Logins.Put(ctx, Login{User: alice, Passport: "alice@hotmail.com"}, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	portal, _, err := s.Portals.GetOrCreateDirect(ctx, l.ID, "bob@hotmail.com")
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := []byte(`{"type":"message","data":{"Portal":"x","Sender":"bob@hotmail.com","Text":{"Body":"hello"}}}`)
+	b.ResetTimer()
+	for i := range b.N {
+		id, err := s.Queue.Push(ctx, alice, payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := MessageMapping{PortalID: portal.ID, MSNID: fmt.Sprint(i), FrontendID: fmt.Sprint("$", i), Direction: FromMSN}
+		if err := s.Queue.Delivered(ctx, alice, id, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The queue remembers which users exist; a user deleted meanwhile is
+// created again rather than failing the push.
+func TestQueuePushAfterUserDeleted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		s := b.openTest(t)
+		ctx := context.Background()
+		if _, err := s.Queue.Push(ctx, alice, []byte("1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Users.Delete(ctx, alice); err != nil {
+			t.Fatal(err)
+		}
+		for _, payload := range []string{"2", "3"} {
+			if _, err := s.Queue.Push(ctx, alice, []byte(payload)); err != nil {
+				t.Fatalf("push after the user was deleted: %v", err)
+			}
+		}
+		evs, err := s.Queue.Peek(ctx, alice, 10)
+		if err != nil || len(evs) != 2 || string(evs[0].Payload) != "2" {
+			t.Fatalf("queue %+v, %v", evs, err)
 		}
 	})
 }

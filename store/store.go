@@ -216,7 +216,10 @@ func sqliteDSN(uri string) string {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.Queue.close()
+	return s.db.Close()
+}
 
 // Version returns the schema version recorded in the version table.
 func (s *Store) Version(ctx context.Context) (int, error) {
