@@ -326,3 +326,19 @@ func TestQueuePushAfterUserDeleted(t *testing.T) {
 		}
 	})
 }
+
+// SQLite connections leave checkpoints to the store's background
+// checkpointer until the WAL is large, and Close stops it.
+func TestSQLiteCheckpointSettings(t *testing.T) {
+	s := sqliteBackend.openTest(t)
+	var pages int
+	if err := s.db.QueryRow(context.Background(), "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if pages != checkpointPages {
+		t.Fatalf("wal_autocheckpoint = %d, want %d", pages, checkpointPages)
+	}
+	if s.stopCheckpoints == nil {
+		t.Fatal("no background checkpointer")
+	}
+}
