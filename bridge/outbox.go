@@ -164,16 +164,16 @@ func (o *outbox) push(ev Event) {
 		o.log.Error().Err(err).Msg("dropping an event that cannot be queued")
 		return
 	}
-	o.b.writer.add(pendingEvent{o: o, payload: payload, kind: fmt.Sprintf("%T", ev)})
+	o.b.writer.add(pendingEvent{o: o, payload: payload, ev: ev})
 }
 
 // queueLost records an event the store refused.
-func (o *outbox) queueLost(kind string, err error) {
+func (o *outbox) queueLost(ev Event, err error) {
 	o.mu.Lock()
 	o.lost++
 	o.mu.Unlock()
 	o.b.obs.Error(ErrorQueue)
-	o.log.Error().Err(err).Str("event", kind).Msg("event queue full or unavailable; event lost, the user will be told")
+	o.log.Error().Err(err).Str("event", fmt.Sprintf("%T", ev)).Msg("event queue full or unavailable; event lost, the user will be told")
 }
 
 // maxPendingEvents bounds the events emitted and not yet committed: past
@@ -205,7 +205,7 @@ type queueWriter struct {
 type pendingEvent struct {
 	o       *outbox
 	payload []byte
-	kind    string // the event's type, for the log
+	ev      Event // for the log
 }
 
 func newQueueWriter(b *Bridge) *queueWriter {
@@ -258,7 +258,7 @@ func (w *queueWriter) commit(batch []pendingEvent) {
 	var last *outbox
 	for i, ev := range batch {
 		if err := events[i].Err; err != nil {
-			ev.o.queueLost(ev.kind, err)
+			ev.o.queueLost(ev.ev, err)
 		}
 		if ev.o != last { // a burst is usually one user's
 			ev.o.poke()

@@ -126,6 +126,12 @@ func (q *Queue) PushAll(ctx context.Context, events []*Pushed) {
 // (duplicates and mappings of deleted portals are skipped), in one
 // transaction shared with concurrent Pushes. When it returns nil both are
 // committed.
+//
+// Removing by "up to through" is sound because one Store's queue writes
+// are one transaction at a time (the group commit), so a user's events
+// become visible in id order: an event the caller has not seen cannot have
+// a lower id than one it has (on Postgres, ids taken by concurrent
+// transactions could commit out of order; the store never has two).
 func (q *Queue) Delivered(ctx context.Context, user UserID, through int64, maps ...MessageMapping) error {
 	for _, m := range maps {
 		if m.MSNID == "" || m.FrontendID == "" {
