@@ -154,10 +154,10 @@ func decodeAs[T any](b []byte) (T, error) {
 	return v, err
 }
 
-// push queues ev for delivery. It never blocks on the frontend, and only
-// briefly on the store: the event is committed by the bridge's queue
-// writer, in order with the user's other events, before anything delivers
-// it (see queueWriter).
+// push queues ev for delivery. It blocks neither on the frontend nor on
+// the store (unless maxPendingEvents await their commit): the event is
+// committed by the bridge's queue writer, in order with the user's other
+// events, before anything delivers it (see queueWriter).
 func (o *outbox) push(ev Event) {
 	payload, err := encodeEvent(ev)
 	if err != nil {
