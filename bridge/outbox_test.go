@@ -267,3 +267,17 @@ func TestOutboxCrashMidStreamRedeliversInOrder(t *testing.T) {
 		t.Fatal("nothing was delivered after the restart")
 	}
 }
+
+// Emitting does not wait for the commit, but Stop does: everything emitted
+// before Stop is in the store after it.
+func TestOutboxStopCommitsEverythingEmitted(t *testing.T) {
+	fe := newRecordingFrontend()
+	fe.setDown(true)
+	ob := newOutboxBench(t, fe, 2)
+	w := emitters{users: 2, senders: 3, n: 200}
+	w.run(ob.b, ob)
+	ob.b.Stop()
+	if n := queueLen(t, ob.st, ob.users); n != w.users*w.senders*w.n {
+		t.Fatalf("%d events queued after Stop, %d emitted", n, w.users*w.senders*w.n)
+	}
+}
