@@ -4,7 +4,7 @@ CONFIG ?= config.yaml
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build test vet run check config demo bench bench-scale bench-startup bench-relay
+.PHONY: build test vet run check config demo bench bench-scale bench-startup bench-relay bench-outbox
 # build compiles everything and leaves the msnbridge binary here.
 build:
 	$(GO) build ./...
@@ -60,6 +60,12 @@ bench-startup:
 # and Dendrite; RELAY_N, RELAY_LAT_N and RELAY_WINDOW size it. ~40 s.
 bench-relay:
 	./scripts/bench-relay.sh
+
+# bench-outbox measures the durable outbox alone (bridge) and the store's
+# share per message; see BENCHMARKS.md section 4.1. ~10 s.
+bench-outbox:
+	$(GO) test -run '^$$' -bench 'OutboxPushDeliver' -benchtime 10000x -benchmem ./bridge/
+	$(GO) test -run '^$$' -bench 'QueuePushDelivered' -benchtime 5000x ./store/
 
 # demo runs the whole bridge on loopback with a demo MSN server, Prosody and
 # Dendrite, and prints how to connect; Ctrl-C stops it (scripts/demo.sh).

@@ -87,6 +87,12 @@ type Bridge struct {
 	media     *mediaStore
 	avatars   *avatarFetcher
 
+	// freshAfter is the last event queued before this Bridge: those after
+	// it cannot have been delivered by an earlier run, so their delivery
+	// skips the look-up for a repeat.
+	freshAfter int64
+
+	writer  *queueWriter // commits emitted events to the queue
 	stopMu  sync.RWMutex // held for reading while an event is queued
 	stopped bool         // set by Stop: no more events reach the store
 
@@ -158,14 +164,21 @@ func New(opts Options) (*Bridge, error) {
 		// The directory is made with the first file: a bridge nobody sends
 		// files through leaves no trace of it.
 	}
+	lctx, lcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	freshAfter, err := opts.Store.Queue.LastID(lctx)
+	lcancel()
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Bridge{
+	b := &Bridge{freshAfter: freshAfter,
 		loginLimit: newLimiter(opts.LoginRate, opts.LoginBurst), actionLimit: newLimiter(opts.ActionRate, opts.ActionBurst),
 		opts: opts, obs: obs, log: opts.Log, store: opts.Store, perms: perms, msnConfig: mc, media: media,
 		frontends: map[string]Frontend{}, logins: map[UserID]*login{}, outboxes: map[UserID]*outbox{},
 		ctx: ctx, cancel: cancel,
 	}
 	b.avatars = newAvatarFetcher(b, opts.Bridge.DisplayPictures)
+	b.writer = newQueueWriter(b)
 	return b, nil
 }
 
@@ -229,12 +242,8 @@ func (b *Bridge) Start(ctx context.Context) error {
 	if err := b.store.CheckKey(ctx); err != nil {
 		return fmt.Errorf("bridge: %w (set bridge.encryption_key to the key the logins were stored with)", err)
 	}
-	users, err := b.store.Queue.Users(ctx)
-	if err != nil {
+	if err := b.redeliverQueued(ctx); err != nil {
 		return err
-	}
-	for _, u := range users {
-		b.outboxFor(UserID{Frontend: u.Frontend, ID: u.ID}).poke()
 	}
 	logins, err := b.store.Logins.All(ctx)
 	if err != nil {
@@ -279,6 +288,18 @@ func (b *Bridge) Start(ctx context.Context) error {
 	return nil
 }
 
+// redeliverQueued starts delivering the events a previous run left queued.
+func (b *Bridge) redeliverQueued(ctx context.Context) error {
+	users, err := b.store.Queue.Users(ctx)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		b.outboxFor(UserID{Frontend: u.Frontend, ID: u.ID}).poke()
+	}
+	return nil
+}
+
 // Stop signs every login out of MSN and stops delivery. Queued events stay
 // in the store for the next run.
 func (b *Bridge) Stop() {
@@ -304,6 +325,7 @@ func (b *Bridge) Stop() {
 	b.stopMu.Lock()
 	b.stopped = true
 	b.stopMu.Unlock()
+	b.writer.wait()
 }
 
 func (b *Bridge) outboxFor(user UserID) *outbox {

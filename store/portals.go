@@ -57,6 +57,12 @@ func (t *Portals) GetOrCreateDirect(ctx context.Context, loginID int64, passport
 	if passport == "" {
 		return Portal{}, false, errors.New("store: direct portal needs a passport")
 	}
+	// Every message from MSN asks for its portal, which exists but the
+	// first time: a read then, not a write (which would take SQLite's write
+	// lock for each message and queue behind the event queue's commits).
+	if p, err = t.GetDirect(ctx, loginID, passport); err == nil || !errors.Is(err, ErrNotFound) {
+		return p, false, err
+	}
 	res, err := t.s.db.Exec(ctx, `
 		INSERT INTO portals (id, login_id, kind, msn_key, created_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (login_id, kind, msn_key) DO NOTHING`,

@@ -71,6 +71,8 @@ func (u UserID) String() string { return u.Frontend + ":" + u.ID }
 type Store struct {
 	db     *dbutil.Database
 	sealer *Sealer
+	// stopCheckpoints ends the SQLite checkpointer (nil on Postgres).
+	stopCheckpoints func()
 
 	Users    *Users
 	Logins   *Logins
@@ -139,7 +141,11 @@ func Open(ctx context.Context, dbType, uri string, log zerolog.Logger, opts ...O
 	default:
 		return nil, fmt.Errorf("store: unknown database type %q (want sqlite3 or postgres)", dbType)
 	}
-	raw, err := sql.Open(driver, dsn)
+	openDriver := driver
+	if driver == "sqlite3" {
+		openDriver = sqliteDriverName
+	}
+	raw, err := sql.Open(openDriver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: opening %s database: %w", driver, redactURI(err, dsn))
 	}
@@ -171,6 +177,9 @@ func Open(ctx context.Context, dbType, uri string, log zerolog.Logger, opts ...O
 		return nil, fmt.Errorf("store: upgrading schema: %w", err)
 	}
 	s := &Store{db: db, sealer: o.sealer}
+	if driver == "sqlite3" {
+		s.stopCheckpoints = runCheckpoints(raw, log)
+	}
 	s.Users = &Users{s}
 	s.Logins = &Logins{s}
 	s.Contacts = &Contacts{s}
@@ -216,7 +225,71 @@ func sqliteDSN(uri string) string {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	if s.stopCheckpoints != nil {
+		s.stopCheckpoints()
+	}
+	s.Queue.close()
+	return s.db.Close()
+}
+
+// sqliteDriverName is go-sqlite3 with the store's per-connection settings
+// (sqliteConnect).
+const sqliteDriverName = "sqlite3-msnbridge"
+
+// checkpointPages is how large SQLite's WAL may grow (in 4 KiB pages)
+// before a commit checkpoints it itself; checkpointEvery is how often the
+// store checkpoints it in the background.
+const (
+	checkpointPages = 10000
+	checkpointEvery = 500 * time.Millisecond
+)
+
+func init() {
+	sql.Register(sqliteDriverName, &sqlite3.SQLiteDriver{ConnectHook: sqliteConnect})
+}
+
+// sqliteConnect sets up each new SQLite connection. A commit that finds
+// the WAL past wal_autocheckpoint pages copies it into the database and
+// fsyncs both, inside the commit: with the default (1000 pages) a burst of
+// small transactions, the event queue's, stalled every couple of hundred
+// commits. The store checkpoints in the background instead
+// (runCheckpoints); the higher limit is the backstop when that falls
+// behind.
+func sqliteConnect(c *sqlite3.SQLiteConn) error {
+	_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", checkpointPages), nil)
+	return err
+}
+
+// runCheckpoints checkpoints the WAL every checkpointEvery until the
+// returned function is called (and returns once it has stopped). PASSIVE
+// checkpoints wait for no reader or writer. With synchronous=NORMAL in WAL
+// mode a commit is durable once written to the WAL (it survives a crash of
+// the process; the fsync at checkpoints is what protects against power
+// loss), so moving the checkpoints off the commits changes no guarantee.
+func runCheckpoints(db *sql.DB, log zerolog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(checkpointEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && ctx.Err() == nil {
+				log.Warn().Err(err).Msg("checkpointing the SQLite WAL failed; commits will checkpoint it")
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
 
 // Version returns the schema version recorded in the version table.
 func (s *Store) Version(ctx context.Context) (int, error) {
