@@ -131,7 +131,8 @@ func TestP2PAgainstPeer(t *testing.T) {
 
 // TestP2PCloseRightAfterTransfer: a program that closes the Client as soon
 // as FetchMSNObject or SendFile returned still sends the ack and BYE (or
-// the ack of the 603) that finish the transfer for the peer.
+// the ack of the 603, or of the receiver's BYE) that finish the transfer
+// for the peer.
 func TestP2PCloseRightAfterTransfer(t *testing.T) {
 	t.Run("fetch", func(t *testing.T) {
 		c, ev, pe := peerSetup(t, msnp.MSNP12)
@@ -145,6 +146,21 @@ func TestP2PCloseRightAfterTransfer(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Close()
+		checkPeer(t, pe)
+	})
+	t.Run("sent file", func(t *testing.T) {
+		// The peer acks the data, then says BYE: Close acknowledges
+		// that BYE, however soon after SendFile it comes.
+		c, _, pe := peerSetup(t, msnp.MSNP12)
+		data := testData(30000, 7)
+		if err := c.SendFile(ctxT(t), peerAddr, msnp.OutgoingFile{Name: "b.bin", Size: int64(len(data)), Data: bytes.NewReader(data)}); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		f, err := pe.WaitFile(ctxT(t))
+		if err != nil || !bytes.Equal(f.Data, data) {
+			t.Fatalf("the peer got %d bytes, %v", len(f.Data), err)
+		}
 		checkPeer(t, pe)
 	})
 	t.Run("declined file", func(t *testing.T) {

@@ -100,6 +100,39 @@ type p2pLink struct {
 	calls    map[string]*p2pSession // by lower-case Call-ID
 	slp      map[uint32]*slpAssembly
 	slpOrder []uint32
+	// byeDue holds, by lower-case Call-ID, when a session we sent data in
+	// ended on the receiver's ack: its BYE usually follows, and Close
+	// waits a moment to acknowledge it.
+	byeDue map[string]time.Time
+}
+
+// maxByeDue bounds a link's byeDue.
+const maxByeDue = 16
+
+// expectByeLocked records that s's receiver will likely say BYE.
+func (l *p2pLink) expectByeLocked(s *p2pSession) {
+	now := time.Now()
+	for k, t := range l.byeDue {
+		if now.Sub(t) > p2pCloseDrain {
+			delete(l.byeDue, k)
+		}
+	}
+	if l.byeDue == nil {
+		l.byeDue = map[string]time.Time{}
+	}
+	if len(l.byeDue) < maxByeDue {
+		l.byeDue[strings.ToLower(s.callID)] = now
+	}
+}
+
+// byeAwaitedLocked says a BYE recorded by expectByeLocked may still come.
+func (l *p2pLink) byeAwaitedLocked(now time.Time) bool {
+	for _, t := range l.byeDue {
+		if now.Sub(t) <= p2pCloseDrain {
+			return true
+		}
+	}
+	return false
 }
 
 type p2pIn struct {
@@ -250,6 +283,7 @@ func (l *p2pLink) handle(pk p2pIn) {
 		for _, s := range l.sessions {
 			if s.sentID != 0 && s.sentID == h.AckIdentifier {
 				s.finishLocked(nil, false)
+				l.expectByeLocked(s)
 			}
 		}
 		st.mu.Unlock()
@@ -377,6 +411,7 @@ func (l *p2pLink) slpMessage(m *SLPMessage, fromName string) {
 		l.respond(m, 603, "Decline", m.ContentType, nil)
 	case m.Method == "BYE":
 		st.mu.Lock()
+		delete(l.byeDue, call) // its ack is queued (slpPacket)
 		if s := l.calls[call]; s != nil {
 			if s.kind == p2pFileOut && s.dataSent || s.kind == p2pServe && s.dataSent {
 				// The receiver's BYE after it got everything.
@@ -1011,7 +1046,9 @@ const p2pCloseDrain = 2 * time.Second
 // p2pClose ends every transfer (Client.Close). Transfers still under way
 // fail, but what is already queued to tell peers about finished ones (the
 // ack of a picture's or file's last data, the BYE after it, a 603 Decline
-// and its ack) is first given p2pCloseDrain to go out: a program that
+// and its ack) is first given p2pCloseDrain to go out, and the BYE a
+// receiver sends just after acknowledging our data the same time to
+// arrive and be acknowledged: a program that
 // closes the Client as soon as FetchMSNObject or SendFile returned would
 // otherwise leave the peer waiting for an ack that never comes, and
 // reporting a failed transfer.
@@ -1022,15 +1059,17 @@ func (c *Client) p2pClose() {
 		for _, s := range l.sessions {
 			s.finishLocked(ErrNotConnected, false)
 		}
-		l.streams, l.in = nil, nil
+		// Packets already received stay: one may be that BYE.
+		l.streams = nil
 	}
 	st.mu.Unlock()
 	deadline := time.Now().Add(p2pCloseDrain)
 	for {
 		st.mu.Lock()
 		busy := false
+		now := time.Now()
 		for _, l := range st.links {
-			busy = busy || len(l.ctrl) > 0 || l.writing
+			busy = busy || len(l.ctrl) > 0 || l.writing || len(l.in) > 0 || l.reading || l.byeAwaitedLocked(now)
 		}
 		if !busy || time.Now().After(deadline) {
 			for _, l := range st.links {
