@@ -143,7 +143,7 @@ func ParseSLP(b []byte) (*SLPMessage, error) {
 		case "from":
 			m.From = slpAddress(v)
 		case "via":
-			if i := strings.Index(strings.ToLower(v), "branch="); i >= 0 {
+			if i := indexASCIIFold(v, "branch="); i >= 0 {
 				br := v[i+len("branch="):]
 				if j := strings.IndexAny(br, " ;"); j >= 0 {
 					br = br[:j]
@@ -207,4 +207,33 @@ func cutString(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// indexASCIIFold is strings.Index ignoring ASCII case. Unlike an Index in
+// strings.ToLower(s), its result is an offset in s itself: ToLower turns
+// each invalid UTF-8 byte into three (U+FFFD), which moved the offset past
+// the end of s (a crash found by FuzzParseSLP).
+func indexASCIIFold(s, substr string) int {
+	for i := 0; i+len(substr) <= len(s); i++ {
+		if asciiEqualFold(s[i:i+len(substr)], substr) {
+			return i
+		}
+	}
+	return -1
+}
+
+func asciiEqualFold(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

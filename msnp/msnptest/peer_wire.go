@@ -170,6 +170,12 @@ func (m *slpMessage) bytes() []byte {
 	var b bytes.Buffer
 	b.WriteString(m.StartLine + "\r\n")
 	for _, f := range m.Headers {
+		// Content-Length is computed below; a parsed message carries the
+		// one it came with, which the body's rendering may not match
+		// (a round-trip failure found by FuzzPeerSLP).
+		if strings.EqualFold(f.Key, "Content-Length") {
+			continue
+		}
 		b.WriteString(f.Key + ": " + f.Value + "\r\n")
 	}
 	b.WriteString("Content-Length: " + strconv.Itoa(body.Len()+1) + "\r\n\r\n")
