@@ -77,6 +77,9 @@ type p2pState struct {
 	// quietReceiver makes this client receive like libpurple: no ack of a
 	// complete data message, no BYE after it.
 	quietReceiver bool
+	// discardOutput drops every packet the writer would send (for
+	// FuzzP2PInput, whose client has no server to send to).
+	discardOutput bool
 }
 
 type ownPicture struct {
@@ -819,6 +822,12 @@ func (l *p2pLink) writeLoop() {
 		st.mu.Unlock()
 
 		if stream == nil {
+			st.mu.Lock()
+			discard := st.discardOutput
+			st.mu.Unlock()
+			if discard {
+				continue
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), p2pControlSendBudget)
 			err := c.Chat(l.peer).sendP2P(ctx, l.peer, pkt)
 			cancel()
