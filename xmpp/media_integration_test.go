@@ -49,17 +49,7 @@ func TestMediaWithProsody(t *testing.T) {
 		t.Fatal(err)
 	}
 	mediaSrv.Config.Handler = h
-	connected := make(chan struct{}, 10)
-	g.onConnect = func() { connected <- struct{}{} }
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error)
-	go func() { runDone <- g.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-runDone })
-	select {
-	case <-connected:
-	case <-time.After(10 * time.Second):
-		t.Fatal("component never connected")
-	}
+	ctx := runConnected(t, g)
 
 	suffix := newID()[:8]
 	alice := xe.Dial(t, "media"+suffix)
@@ -251,4 +241,22 @@ func getenv(t *testing.T, name string) string {
 		t.Fatalf("%s is not set: run `eval \"$(scripts/prosody.sh start)\"` first", name)
 	}
 	return v
+}
+
+// runConnected runs g until the test ends and returns once its component
+// connection to Prosody is up, with a context that ends with the test.
+func runConnected(t *testing.T, g *Gateway) context.Context {
+	t.Helper()
+	connected := make(chan struct{}, 10)
+	g.onConnect = func() { connected <- struct{}{} }
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error)
+	go func() { runDone <- g.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-runDone })
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("component never connected")
+	}
+	return ctx
 }

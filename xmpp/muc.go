@@ -410,19 +410,30 @@ func (g *Gateway) deliverGroupTyping(ctx context.Context, user bridge.UserID, p 
 	return nil
 }
 
+// joinedRoom returns p's room, locked, when some resource of user is in
+// it, or nil.
+func (g *Gateway) joinedRoom(user bridge.UserID, p bridge.Portal) *mucRoom {
+	r, _ := g.muc.room(user.ID, p.ID, nil)
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	if len(r.joined) == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	return r
+}
+
 // deliverGroupNudge shows a participant's nudge in the room as a /me
 // message (XEP-0245) carrying XEP-0224 attention, when the user is in the
 // room; shown is false otherwise and the nudge goes the one-to-one way.
 func (g *Gateway) deliverGroupNudge(ctx context.Context, user bridge.UserID, p bridge.Portal, n bridge.Nudge) (id string, shown bool, err error) {
-	r, _ := g.muc.room(user.ID, p.ID, nil)
+	r := g.joinedRoom(user, p)
 	if r == nil {
 		return "", false, nil
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.joined) == 0 {
-		return "", false, nil
-	}
 	nick, isNew := g.addOccupant(user, r, n.Sender)
 	if isNew {
 		if err := g.sendOccupant(ctx, r, NormalizePassport(n.Sender), nick, ""); err != nil {
@@ -446,15 +457,11 @@ func (g *Gateway) deliverGroupNotice(ctx context.Context, user bridge.UserID, p 
 	if p.Kind != bridge.PortalGroup {
 		return "", false, nil
 	}
-	r, _ := g.muc.room(user.ID, p.ID, nil)
+	r := g.joinedRoom(user, p)
 	if r == nil {
 		return "", false, nil
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.joined) == 0 {
-		return "", false, nil
-	}
 	id = newID()
 	for full := range r.joined {
 		if err := g.sendCtx(ctx, outMessage{ID: id, Type: "groupchat", From: r.room.String(), To: full, Body: n.Text}); err != nil {

@@ -39,17 +39,7 @@ func TestUserPictureWithProsody(t *testing.T) {
 		fetches.Add(1)
 		return g.requestVCard(ctx, bare) // the real IQ to Prosody
 	}
-	connected := make(chan struct{}, 10)
-	g.onConnect = func() { connected <- struct{}{} }
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan error)
-	go func() { runDone <- g.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-runDone })
-	select {
-	case <-connected:
-	case <-time.After(10 * time.Second):
-		t.Fatal("component never connected")
-	}
+	ctx := runConnected(t, g)
 
 	alice := xe.Dial(t, "avatar"+newID()[:8])
 	user := bridge.UserID{Frontend: Kind, ID: alice.Bare()}
