@@ -51,3 +51,32 @@ func FuzzP2PInput(f *testing.F) {
 		c.Close()
 	})
 }
+
+// TestP2PPanicCostsOnlyThePacket: a bug that panics on a contact's packet
+// drops that packet and is logged; the link goes on with the next one and
+// the process lives.
+func TestP2PPanicCostsOnlyThePacket(t *testing.T) {
+	c, err := New(Config{Server: "127.0.0.1:1", LoginURL: "http://127.0.0.1:1/login"}, "me@example.com", "pw", func(Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	handled := make(chan string, 2)
+	p2pHandleHook = func(pk p2pIn) {
+		handled <- string(pk.body)
+		if string(pk.body) == "boom" {
+			panic("a bug")
+		}
+	}
+	defer func() { p2pHandleHook = nil }()
+	c.p2p.mu.Lock()
+	c.p2p.discardOutput = true
+	l := c.linkLocked("peer@example.com")
+	l.in = append(l.in, p2pIn{body: []byte("boom")}, p2pIn{body: []byte("next")})
+	l.reading = true
+	c.p2p.mu.Unlock()
+	l.readLoop() // would panic the test binary without the recover
+	if a, b := <-handled, <-handled; a != "boom" || b != "next" {
+		t.Fatalf("handled %q then %q", a, b)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -268,9 +269,31 @@ func (l *p2pLink) readLoop() {
 		l.in[0] = p2pIn{}
 		l.in = l.in[1:]
 		st.mu.Unlock()
-		l.handle(pk)
+		l.handleSafely(pk)
 	}
 }
+
+// handleSafely is handle, except that a panic (a bug on input a contact
+// controls: one was found in ParseSLP by fuzzing) costs only the packet
+// and is logged, as net/http costs only the request: it must not take the
+// whole process, and every other user's session, down with it.
+func (l *p2pLink) handleSafely(pk p2pIn) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.c.log.Error().Str("from", l.peer).Int("bytes", len(pk.body)).
+				Str("panic", fmt.Sprint(r)).Str("stack", string(debug.Stack())).
+				Msg("p2p: panic while handling a packet; packet dropped (a bug: please report it)")
+		}
+	}()
+	if p2pHandleHook != nil {
+		p2pHandleHook(pk)
+	}
+	l.handle(pk)
+}
+
+// p2pHandleHook, when set (by tests only), runs before each packet is
+// handled.
+var p2pHandleHook func(p2pIn)
 
 func (l *p2pLink) handle(pk p2pIn) {
 	c := l.c
