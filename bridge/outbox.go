@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -61,42 +62,54 @@ type queuedError struct {
 func (e *queuedError) Error() string { return e.msg }
 func (e *queuedError) Unwrap() error { return e.kind }
 
+// queuedTypes names every event type the queue holds, once: the name goes
+// into the stored envelope and reads it back. An event type missing here
+// cannot be queued (encodeEvent says so).
+var (
+	queuedNames   = map[reflect.Type]string{}
+	queuedDecoder = map[string]func([]byte) (Event, error){}
+)
+
+func queueable[T Event](name string) {
+	queuedNames[reflect.TypeFor[T]()] = name
+	queuedDecoder[name] = func(b []byte) (Event, error) {
+		var v T
+		err := json.Unmarshal(b, &v)
+		return v, err
+	}
+}
+
+func init() {
+	queueable[Message]("message")
+	queueable[File]("file")
+	queueable[Typing]("typing")
+	queueable[Nudge]("nudge")
+	queueable[Presence]("presence")
+	queueable[ContactChange]("contact")
+	queueable[Membership]("membership")
+	queueable[DeliveryResult]("delivery")
+	queueable[LoginStateChange]("login")
+	queueable[Notice]("notice")
+}
+
 func encodeEvent(ev Event) ([]byte, error) {
-	env := envelope{}
-	switch e := ev.(type) {
-	case Message:
-		env.Type = "message"
-	case File:
-		env.Type = "file"
-	case Typing:
-		env.Type = "typing"
-	case Nudge:
-		env.Type = "nudge"
-	case Presence:
-		env.Type = "presence"
-	case ContactChange:
-		env.Type = "contact"
-	case Membership:
-		env.Type = "membership"
-	case DeliveryResult:
-		env.Type = "delivery"
-		if e.Err != nil {
-			env.Err = e.Err.Error()
-			for name, kind := range errorKinds {
-				if errors.Is(e.Err, kind) {
-					env.ErrIs = name
-					break
-				}
+	name, ok := queuedNames[reflect.TypeOf(ev)]
+	if !ok {
+		return nil, fmt.Errorf("bridge: cannot queue event %T", ev)
+	}
+	env := envelope{Type: name}
+	if d, ok := ev.(DeliveryResult); ok && d.Err != nil {
+		// An error does not marshal: keep its text and the core error it
+		// wraps.
+		env.Err = d.Err.Error()
+		for name, kind := range errorKinds {
+			if errors.Is(d.Err, kind) {
+				env.ErrIs = name
+				break
 			}
 		}
-		e.Err = nil
-		ev = e
-	case LoginStateChange:
-		env.Type = "login"
-	case Notice:
-		env.Type = "notice"
-	default:
-		return nil, fmt.Errorf("bridge: cannot queue event %T", ev)
+		d.Err = nil
+		ev = d
 	}
 	data, err := json.Marshal(ev)
 	if err != nil {
@@ -111,47 +124,19 @@ func decodeEvent(b []byte) (Event, error) {
 	if err := json.Unmarshal(b, &env); err != nil {
 		return nil, err
 	}
-	var ev Event
-	var err error
-	switch env.Type {
-	case "message":
-		ev, err = decodeAs[Message](env.Data)
-	case "file":
-		ev, err = decodeAs[File](env.Data)
-	case "typing":
-		ev, err = decodeAs[Typing](env.Data)
-	case "nudge":
-		ev, err = decodeAs[Nudge](env.Data)
-	case "presence":
-		ev, err = decodeAs[Presence](env.Data)
-	case "contact":
-		ev, err = decodeAs[ContactChange](env.Data)
-	case "membership":
-		ev, err = decodeAs[Membership](env.Data)
-	case "delivery":
-		var d DeliveryResult
-		d, err = decodeAs[DeliveryResult](env.Data)
-		if env.Err != "" {
-			d.Err = errors.New(env.Err)
-			if kind, ok := errorKinds[env.ErrIs]; ok {
-				d.Err = &queuedError{msg: env.Err, kind: kind}
-			}
-		}
-		ev = d
-	case "login":
-		ev, err = decodeAs[LoginStateChange](env.Data)
-	case "notice":
-		ev, err = decodeAs[Notice](env.Data)
-	default:
+	decode, ok := queuedDecoder[env.Type]
+	if !ok {
 		return nil, fmt.Errorf("bridge: unknown queued event type %q", env.Type)
 	}
+	ev, err := decode(env.Data)
+	if d, ok := ev.(DeliveryResult); ok && env.Err != "" {
+		d.Err = errors.New(env.Err)
+		if kind, ok := errorKinds[env.ErrIs]; ok {
+			d.Err = &queuedError{msg: env.Err, kind: kind}
+		}
+		ev = d
+	}
 	return ev, err
-}
-
-func decodeAs[T any](b []byte) (T, error) {
-	var v T
-	err := json.Unmarshal(b, &v)
-	return v, err
 }
 
 // push queues ev for delivery. It blocks neither on the frontend nor on
