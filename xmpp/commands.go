@@ -124,17 +124,17 @@ func (g *Gateway) passportArg(s string) (string, error) {
 }
 
 func (g *Gateway) executeCommand(st *inStanza, q *node) {
-	cmd := findCommand(q.attr("node"))
+	cmd := findCommand(q.Attr("node"))
 	if cmd == nil {
 		g.replyError(st, newErr(errCancel, "item-not-found", "no such command"))
 		return
 	}
-	sessionID := q.attr("sessionid")
+	sessionID := q.Attr("sessionid")
 	if sessionID == "" {
 		sessionID = newID()
 	}
 	resp := command{Node: cmd.node, SessionID: sessionID}
-	if q.attr("action") == "cancel" {
+	if q.Attr("action") == "cancel" {
 		resp.Status = "canceled"
 		g.iqResult(st, resp)
 		return
@@ -144,7 +144,7 @@ func (g *Gateway) executeCommand(st *inStanza, q *node) {
 		return
 	}
 	var values map[string]string
-	if x := q.child(nsData, "x"); x != nil && x.attr("type") == "submit" {
+	if x := q.Child(nsData, "x"); x != nil && x.Attr("type") == "submit" {
 		values = formValues(x)
 	} else if cmd.form != nil {
 		resp.Status = "executing"

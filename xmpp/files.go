@@ -344,10 +344,10 @@ func (g *Gateway) offerFile(ctx context.Context, user bridge.UserID, f bridge.Fi
 // or a body that is a single http(s) URL whose path ends in a file name.
 // explicit says it came with jabber:x:oob.
 func fileLink(st *inStanza) (link string, explicit bool) {
-	if u := strings.TrimSpace(st.child(oob.NS, "x").child("", "url").text()); u != "" {
+	if u := strings.TrimSpace(st.Child(oob.NS, "x").Child("", "url").Text()); u != "" {
 		return u, true
 	}
-	body := strings.TrimSpace(st.child("", "body").text())
+	body := strings.TrimSpace(st.Child("", "body").Text())
 	if body == "" || strings.ContainsAny(body, " \t\r\n") {
 		return "", false
 	}
@@ -395,7 +395,7 @@ func (g *Gateway) sendLinkedFile(st *inStanza, portal bridge.Portal, link string
 		if errors.Is(err, errNotAFile) {
 			cctx, cancel := context.WithTimeout(ctx, coreTimeout)
 			defer cancel()
-			g.sendText(cctx, st, portal, st.child("", "body").text())
+			g.sendText(cctx, st, portal, st.Child("", "body").Text())
 			return
 		}
 		if err != nil {
@@ -450,8 +450,8 @@ func (g *Gateway) sendLinked(ctx context.Context, st *inStanza, portal bridge.Po
 	g.state.addPending(st.user.ID, fid, pendingMessage{
 		to:      st.from.String(),
 		from:    st.to.Bare().String(),
-		id:      st.attr("id"),
-		receipt: st.child(nsReceipts, "request") != nil && st.attr("id") != "",
+		id:      st.Attr("id"),
+		receipt: st.Child(nsReceipts, "request") != nil && st.Attr("id") != "",
 		file:    name,
 		at:      time.Now(),
 	})

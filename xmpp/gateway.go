@@ -301,9 +301,9 @@ func (g *Gateway) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) 
 	if err := d.Decode(n); err != nil {
 		g.log.Warn().Err(err).Str("element", start.Name.Local).Msg("dropping undecodable stanza")
 		// Tell the sender, from what the opening tag alone says.
-		bad := &node{Name: start.Name, Attr: start.Attr}
-		from, ferr := jid.Parse(bad.attr("from"))
-		to, terr := jid.Parse(bad.attr("to"))
+		bad := &node{Name: start.Name, Attrs: start.Attr}
+		from, ferr := jid.Parse(bad.Attr("from"))
+		to, terr := jid.Parse(bad.Attr("to"))
 		if ferr == nil && terr == nil && from.Domainpart() != g.domain.Domainpart() {
 			go g.replyError(&inStanza{node: bad, from: from, to: to}, newErr(errModify, "not-acceptable", "stanza too complex for this gateway"))
 		}
@@ -315,24 +315,24 @@ func (g *Gateway) handle(t xmlstream.TokenReadEncoder, start *xml.StartElement) 
 		g.log.Debug().Str("element", n.Name.Local).Msg("ignoring non-stanza element")
 		return nil
 	}
-	from, err := jid.Parse(n.attr("from"))
+	from, err := jid.Parse(n.Attr("from"))
 	if err != nil || from.Domainpart() == "" {
-		g.log.Debug().Str("from", n.attr("from")).Msg("dropping stanza without a valid sender")
+		g.log.Debug().Str("from", n.Attr("from")).Msg("dropping stanza without a valid sender")
 		return nil
 	}
-	to, err := jid.Parse(n.attr("to"))
+	to, err := jid.Parse(n.Attr("to"))
 	if err != nil || to.Domainpart() != g.domain.Domainpart() {
-		g.log.Debug().Str("to", n.attr("to")).Msg("dropping stanza not addressed to the gateway")
+		g.log.Debug().Str("to", n.Attr("to")).Msg("dropping stanza not addressed to the gateway")
 		return nil
 	}
 	if from.Domainpart() == g.domain.Domainpart() {
 		return nil // our own stanzas bounced back; never answer them (loops)
 	}
-	if n.Name.Local == "iq" && (n.attr("type") == "result" || n.attr("type") == "error") && g.iqs.deliver(from, n) {
+	if n.Name.Local == "iq" && (n.Attr("type") == "result" || n.Attr("type") == "error") && g.iqs.deliver(from, n) {
 		return nil // an answer to one of the gateway's own IQs (iqclient.go)
 	}
 	if from.Localpart() == "" && n.Name.Local == "message" {
-		if priv := n.child(nsPrivilege, "privilege"); priv != nil {
+		if priv := n.Child(nsPrivilege, "privilege"); priv != nil {
 			g.grantPrivileges(from.Domainpart(), priv)
 			return nil
 		}
@@ -355,7 +355,7 @@ type inStanza struct {
 }
 
 func (s *inStanza) kind() string { return s.Name.Local }
-func (s *inStanza) typ() string  { return s.attr("type") }
+func (s *inStanza) typ() string  { return s.Attr("type") }
 
 // toGateway says the stanza is for the gateway itself, not a contact.
 func (s *inStanza) toGateway() bool { return s.to.Localpart() == "" }
@@ -388,11 +388,11 @@ func (g *Gateway) replyError(st *inStanza, e *stanzaErr) {
 	var v any
 	switch st.kind() {
 	case "iq":
-		v = outIQ{ID: st.attr("id"), Type: "error", From: st.to.String(), To: st.from.String(), Error: e}
+		v = outIQ{ID: st.Attr("id"), Type: "error", From: st.to.String(), To: st.from.String(), Error: e}
 	case "message":
-		v = outMessage{ID: st.attr("id"), Type: "error", From: st.to.String(), To: st.from.String(), Error: e}
+		v = outMessage{ID: st.Attr("id"), Type: "error", From: st.to.String(), To: st.from.String(), Error: e}
 	case "presence":
-		v = outPresence{ID: st.attr("id"), Type: "error", From: st.to.String(), To: st.from.String(), Error: e}
+		v = outPresence{ID: st.Attr("id"), Type: "error", From: st.to.String(), To: st.from.String(), Error: e}
 	}
 	if err := g.send(v); err != nil {
 		g.log.Debug().Err(err).Msg("could not send stanza error")
@@ -400,7 +400,7 @@ func (g *Gateway) replyError(st *inStanza, e *stanzaErr) {
 }
 
 func (g *Gateway) iqResult(st *inStanza, payload any) {
-	if err := g.send(outIQ{ID: st.attr("id"), Type: "result", From: st.to.String(), To: st.from.String(), Payload: payload}); err != nil {
+	if err := g.send(outIQ{ID: st.Attr("id"), Type: "result", From: st.to.String(), To: st.from.String(), Payload: payload}); err != nil {
 		g.log.Debug().Err(err).Msg("could not send IQ result")
 	}
 }

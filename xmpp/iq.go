@@ -19,7 +19,7 @@ func (g *Gateway) handleIQ(st *inStanza) {
 	if typ != "get" && typ != "set" {
 		return // results and errors: the gateway sends no IQs that await them
 	}
-	payload := st.first()
+	payload := st.First()
 	if payload == nil {
 		g.replyError(st, newErr(errModify, "bad-request", "IQ without payload"))
 		return
@@ -87,7 +87,7 @@ func features(vars []string) []discoFeature {
 }
 
 func (g *Gateway) discoInfo(st *inStanza, q *node) {
-	node := q.attr("node")
+	node := q.Attr("node")
 	switch {
 	case st.toGateway() && node == "":
 		g.iqResult(st, discoInfo{
@@ -125,7 +125,7 @@ func (g *Gateway) discoInfo(st *inStanza, q *node) {
 }
 
 func (g *Gateway) discoItems(st *inStanza, q *node) {
-	node := q.attr("node")
+	node := q.Attr("node")
 	switch {
 	case node == "":
 		g.iqResult(st, discoItems{})
@@ -179,12 +179,12 @@ type registration struct {
 // (fields passport or username, and password), the legacy <username/> and
 // <password/> elements, or <remove/>.
 func parseRegistration(q *node) (registration, *stanzaErr) {
-	if q.child("", "remove") != nil {
+	if q.Child("", "remove") != nil {
 		return registration{remove: true}, nil
 	}
 	var r registration
-	if x := q.child(nsData, "x"); x != nil {
-		if t := x.attr("type"); t != "submit" {
+	if x := q.Child(nsData, "x"); x != nil {
+		if t := x.Attr("type"); t != "submit" {
 			return r, newErr(errModify, "bad-request", "expected a submitted form, got type "+t)
 		}
 		fields := formValues(x)
@@ -194,8 +194,8 @@ func parseRegistration(q *node) (registration, *stanzaErr) {
 		}
 		r.password = fields["password"]
 	} else {
-		r.passport = q.child("", "username").text()
-		r.password = q.child("", "password").text()
+		r.passport = q.Child("", "username").Text()
+		r.password = q.Child("", "password").Text()
 	}
 	r.passport = strings.TrimSpace(r.passport)
 	if r.passport == "" || r.password == "" {
@@ -210,12 +210,12 @@ func parseRegistration(q *node) (registration, *stanzaErr) {
 // formValues returns each field's first value of a submitted form.
 func formValues(x *node) map[string]string {
 	out := make(map[string]string)
-	for _, f := range x.children("", "field") {
-		v := f.attr("var")
+	for _, f := range x.All("", "field") {
+		v := f.Attr("var")
 		if _, seen := out[v]; seen || v == "" {
 			continue
 		}
-		out[v] = f.child("", "value").text()
+		out[v] = f.Child("", "value").Text()
 	}
 	return out
 }
@@ -283,7 +283,7 @@ func (g *Gateway) gatewayPrompt(st *inStanza, q *node, get bool) {
 		g.iqResult(st, gatewayQuery{Desc: "Enter the MSN passport (e-mail address) of the contact.", Prompt: "MSN passport"})
 		return
 	}
-	j, err := g.ContactJID(strings.TrimSpace(q.child("", "prompt").text()))
+	j, err := g.ContactJID(strings.TrimSpace(q.Child("", "prompt").Text()))
 	if err != nil {
 		g.replyError(st, newErr(errModify, "not-acceptable", err.Error()))
 		return

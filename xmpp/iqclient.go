@@ -44,17 +44,17 @@ func (e *iqError) Error() string {
 // errorOf reads the stanza error of n.
 func errorOf(n *node) *iqError {
 	e := &iqError{Condition: "undefined-condition"}
-	x := n.child("", "error")
+	x := n.Child("", "error")
 	if x == nil {
 		return e
 	}
-	e.Type = x.attr("type")
-	for _, c := range x.Nodes {
+	e.Type = x.Attr("type")
+	for _, c := range x.Children {
 		if c.Name.Space != nsStanzas {
 			continue
 		}
 		if c.Name.Local == "text" {
-			e.Text = c.text()
+			e.Text = c.Text()
 		} else {
 			e.Condition = c.Name.Local
 		}
@@ -66,7 +66,7 @@ func errorOf(n *node) *iqError {
 // one was waiting. An answer must come from the JID that was asked, so
 // that nobody else can answer in a service's name.
 func (w *iqWaiters) deliver(from jid.JID, n *node) bool {
-	id := n.attr("id")
+	id := n.Attr("id")
 	if id == "" {
 		return false
 	}
@@ -124,7 +124,7 @@ func (g *Gateway) request(ctx context.Context, to string, payload any) (*node, e
 	defer t.Stop()
 	select {
 	case n := <-ch:
-		if n.attr("type") == "error" {
+		if n.Attr("type") == "error" {
 			return nil, errorOf(n)
 		}
 		return n, nil

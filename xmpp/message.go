@@ -37,12 +37,12 @@ func (g *Gateway) handleMessage(st *inStanza) {
 		g.replyError(st, newErr(errModify, "jid-malformed", err.Error()))
 		return
 	}
-	body := st.child("", "body").text()
+	body := st.Child("", "body").Text()
 	hasBody := strings.TrimSpace(body) != ""
-	attention := st.child(nsAttention, "attention") != nil
-	composing := st.child(nsChatStates, "composing") != nil
-	stopped := st.child(nsChatStates, "paused") != nil || st.child(nsChatStates, "active") != nil ||
-		st.child(nsChatStates, "inactive") != nil || st.child(nsChatStates, "gone") != nil
+	attention := st.Child(nsAttention, "attention") != nil
+	composing := st.Child(nsChatStates, "composing") != nil
+	stopped := st.Child(nsChatStates, "paused") != nil || st.Child(nsChatStates, "active") != nil ||
+		st.Child(nsChatStates, "inactive") != nil || st.Child(nsChatStates, "gone") != nil
 
 	if hasBody || attention {
 		// MSN cannot reach an offline contact; say so at once rather than
@@ -96,15 +96,15 @@ func (g *Gateway) handleMessage(st *inStanza) {
 func (g *Gateway) sendText(ctx context.Context, st *inStanza, portal bridge.Portal, body string) {
 	user := st.user
 	text := bridge.Text{Body: body}
-	if st.child(nsStyling, "unstyled") == nil {
+	if st.Child(nsStyling, "unstyled") == nil {
 		text = parseStyling(body)
 	}
 	fid := newID()
 	g.state.addPending(user.ID, fid, pendingMessage{
 		to:      st.from.String(),
 		from:    st.to.Bare().String(),
-		id:      st.attr("id"),
-		receipt: st.child(nsReceipts, "request") != nil && st.attr("id") != "",
+		id:      st.Attr("id"),
+		receipt: st.Child(nsReceipts, "request") != nil && st.Attr("id") != "",
 		at:      time.Now(),
 	})
 	if err := g.core.SendMessage(ctx, user, portal.ID, bridge.OutgoingMessage{FrontendID: fid, Text: text}); err != nil {
@@ -120,7 +120,7 @@ func (g *Gateway) messageToGateway(st *inStanza) {
 		g.replyError(st, e)
 		return
 	}
-	if strings.TrimSpace(st.child("", "body").text()) == "" {
+	if strings.TrimSpace(st.Child("", "body").Text()) == "" {
 		return
 	}
 	var b strings.Builder

@@ -729,7 +729,7 @@ func (g *Gateway) handleRoomMessage(st *inStanza) {
 		return
 	}
 	id, _ := PortalOfRoom(g.domain, st.to)
-	if x := st.child(nsMUCUser, "x"); x != nil && x.child("", "invite") != nil && typ != "groupchat" {
+	if x := st.Child(nsMUCUser, "x"); x != nil && x.Child("", "invite") != nil && typ != "groupchat" {
 		g.roomInvite(st, id, x)
 		return
 	}
@@ -749,10 +749,10 @@ func (g *Gateway) handleRoomMessage(st *inStanza) {
 		g.replyError(st, newErr(errModify, "not-acceptable", "join the room first"))
 		return
 	}
-	body := st.child("", "body").text()
+	body := st.Child("", "body").Text()
 	ctx, cancel := g.coreCtx()
 	defer cancel()
-	if st.child(nsAttention, "attention") != nil {
+	if st.Child(nsAttention, "attention") != nil {
 		// XEP-0224 in the room: a nudge to the MSN group chat.
 		if err := g.core.SendNudge(ctx, user, id); err != nil {
 			g.replyError(st, newErr(errWait, "recipient-unavailable", "nudge not sent: "+err.Error()))
@@ -764,8 +764,8 @@ func (g *Gateway) handleRoomMessage(st *inStanza) {
 	}
 	if strings.TrimSpace(body) == "" {
 		// Chat states: MSN has typing notifications, nothing else.
-		active := st.child(nsChatStates, "composing") != nil
-		if active || st.child(nsChatStates, "paused") != nil || st.child(nsChatStates, "active") != nil {
+		active := st.Child(nsChatStates, "composing") != nil
+		if active || st.Child(nsChatStates, "paused") != nil || st.Child(nsChatStates, "active") != nil {
 			if err := g.core.SendTyping(ctx, user, id, active); err != nil {
 				g.log.Debug().Err(err).Str("user", user.ID).Msg("typing not sent")
 			}
@@ -773,11 +773,11 @@ func (g *Gateway) handleRoomMessage(st *inStanza) {
 		return
 	}
 	text := bridge.Text{Body: body}
-	if st.child(nsStyling, "unstyled") == nil {
+	if st.Child(nsStyling, "unstyled") == nil {
 		text = parseStyling(body)
 	}
 	fid := newID()
-	g.state.addPending(user.ID, fid, pendingMessage{to: st.from.String(), from: r.room.String(), id: st.attr("id"), at: time.Now()})
+	g.state.addPending(user.ID, fid, pendingMessage{to: st.from.String(), from: r.room.String(), id: st.Attr("id"), at: time.Now()})
 	if err := g.core.SendMessage(ctx, user, id, bridge.OutgoingMessage{FrontendID: fid, Text: text}); err != nil {
 		g.state.takePending(user.ID, fid)
 		g.replyError(st, newErr(errWait, "recipient-unavailable", "not sent: "+err.Error()))
@@ -785,7 +785,7 @@ func (g *Gateway) handleRoomMessage(st *inStanza) {
 	}
 	// A MUC reflects every message to all occupants, the sender included,
 	// with the sender's id, which is how clients know it went out.
-	sid := st.attr("id")
+	sid := st.Attr("id")
 	if sid == "" {
 		sid = fid
 	}
@@ -803,8 +803,8 @@ func (g *Gateway) roomInvite(st *inStanza, id bridge.PortalID, x *node) {
 		g.replyError(st, newErr(errCancel, "item-not-found", "no such MSN group chat"))
 		return
 	}
-	for _, inv := range x.children("", "invite") {
-		to, err := jid.Parse(inv.attr("to"))
+	for _, inv := range x.All("", "invite") {
+		to, err := jid.Parse(inv.Attr("to"))
 		if err != nil {
 			g.replyError(st, newErr(errModify, "jid-malformed", "invite whom?"))
 			return
@@ -823,7 +823,7 @@ func (g *Gateway) roomInvite(st *inStanza, id bridge.PortalID, x *node) {
 
 // handleRoomIQ answers disco and ping for a room and its occupants.
 func (g *Gateway) handleRoomIQ(st *inStanza) {
-	payload := st.first()
+	payload := st.First()
 	if st.typ() != "get" || payload == nil {
 		if st.typ() == "set" {
 			g.replyError(st, newErr(errCancel, "service-unavailable", ""))
@@ -849,7 +849,7 @@ func (g *Gateway) handleRoomIQ(st *inStanza) {
 			}
 		}
 		g.iqResult(st, nil)
-	case ns == nsDiscoInfo && local == "query" && st.to.Resourcepart() == "" && payload.attr("node") == "":
+	case ns == nsDiscoInfo && local == "query" && st.to.Resourcepart() == "" && payload.Attr("node") == "":
 		if e := g.authorize(st.user, true); e != nil {
 			g.replyError(st, e)
 			return

@@ -258,7 +258,7 @@ func (g *Gateway) handleAvailability(st *inStanza) {
 	}
 	status := bridge.StatusOffline
 	if st.typ() == "" {
-		status = statusOfShow(st.child("", "show").text())
+		status = statusOfShow(st.Child("", "show").Text())
 	}
 	before, after := g.state.setResource(user.ID, st.from.Resourcepart(), status)
 	g.log.Debug().Str("user", user.ID).Str("resource", st.from.Resourcepart()).Str("before", string(before)).Str("after", string(after)).Msg("user availability")

@@ -13,8 +13,8 @@ import (
 // grantPrivileges records the permissions a server host announced.
 func (g *Gateway) grantPrivileges(host string, priv *node) {
 	roster := false
-	for _, perm := range priv.children(nsPrivilege, "perm") {
-		if perm.attr("access") == "roster" && (perm.attr("type") == "set" || perm.attr("type") == "both") {
+	for _, perm := range priv.All(nsPrivilege, "perm") {
+		if perm.Attr("access") == "roster" && (perm.Attr("type") == "set" || perm.Attr("type") == "both") {
 			roster = true
 		}
 	}

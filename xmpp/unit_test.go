@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/msnbridge/msnbridge/bridge"
+	"github.com/msnbridge/msnbridge/xmpp/internal/dom"
 )
 
 func TestShowOf(t *testing.T) {
@@ -166,7 +167,7 @@ func TestNodeLimits(t *testing.T) {
 	if err := xml.Unmarshal([]byte(deep), &node{}); err == nil {
 		t.Error("a 100-deep stanza was accepted")
 	}
-	wide := "<a>" + strings.Repeat("<b/>", maxNodes+1) + "</a>"
+	wide := "<a>" + strings.Repeat("<b/>", dom.MaxNodes+1) + "</a>"
 	if err := xml.Unmarshal([]byte(wide), &node{}); err == nil {
 		t.Error("a stanza with too many elements was accepted")
 	}
@@ -190,18 +191,18 @@ func TestHostileTextIsEscaped(t *testing.T) {
 	if err := d.Decode(&msg); err != nil {
 		t.Fatal(err)
 	}
-	if len(msg.children("", "body")) != 1 || msg.child("", "body").text() != hostile {
-		t.Errorf("body not preserved as text: %+v", msg.Nodes)
+	if len(msg.All("", "body")) != 1 || msg.Child("", "body").Text() != hostile {
+		t.Errorf("body not preserved as text: %+v", msg.Children)
 	}
-	if msg.child(nsChatStates, "active") == nil {
+	if msg.Child(nsChatStates, "active") == nil {
 		t.Error("chat state missing")
 	}
 	var pres node
 	if err := d.Decode(&pres); err != nil {
 		t.Fatal(err)
 	}
-	if pres.child("", "status").text() != hostile || pres.child(nsNick, "nick").text() != hostile {
-		t.Errorf("presence text not preserved: %+v", pres.Nodes)
+	if pres.Child("", "status").Text() != hostile || pres.Child(nsNick, "nick").Text() != hostile {
+		t.Errorf("presence text not preserved: %+v", pres.Children)
 	}
 	if tok, err := d.Token(); err == nil {
 		t.Errorf("trailing element after the two stanzas: %v", tok)
@@ -267,7 +268,7 @@ func FuzzStanza(f *testing.F) {
 		if slot, err := parseSlot(n); err == nil && (slot.PutURL == nil || slot.GetURL == nil) {
 			t.Fatalf("a slot without URLs: %+v", slot)
 		}
-		if svc := parseUploadInfo("u", n.first()); svc != nil && svc.maxSize < 0 {
+		if svc := parseUploadInfo("u", n.First()); svc != nil && svc.maxSize < 0 {
 			t.Fatalf("negative limit: %+v", svc)
 		}
 		// An explicit (jabber:x:oob) link of another scheme is refused later,
@@ -277,16 +278,16 @@ func FuzzStanza(f *testing.F) {
 				t.Fatalf("fileLink gave %q: %v", link, err)
 			}
 		}
-		if name := safeFileName(n.child("", "body").text()); name == "" || strings.ContainsAny(name, "/\\\x00") || len(name) > maxFileName {
+		if name := safeFileName(n.Child("", "body").Text()); name == "" || strings.ContainsAny(name, "/\\\x00") || len(name) > maxFileName {
 			t.Fatalf("safeFileName gave %q", name)
 		}
 		_ = errorOf(n)
-		if q := n.first(); q != nil {
+		if q := n.First(); q != nil {
 			_, _ = parseRegistration(q)
-			if x := q.child(nsData, "x"); x != nil {
+			if x := q.Child(nsData, "x"); x != nil {
 				_ = formValues(x)
 			}
 		}
-		_ = parseStyling(n.child("", "body").text())
+		_ = parseStyling(n.Child("", "body").Text())
 	})
 }

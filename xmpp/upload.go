@@ -108,9 +108,9 @@ func (g *Gateway) discoverUpload(ctx context.Context, domain string) (*uploadSer
 		return nil, fmt.Errorf("disco#items of %s: %w", domain, err)
 	}
 	n := 0
-	for _, it := range items.child(nsDiscoItems, "query").children("", "item") {
-		j := it.attr("jid")
-		if j == "" || it.attr("node") != "" || j == g.domain.String() || j == domain {
+	for _, it := range items.Child(nsDiscoItems, "query").All("", "item") {
+		j := it.Attr("jid")
+		if j == "" || it.Attr("node") != "" || j == g.domain.String() || j == domain {
 			continue
 		}
 		if n++; n > maxDiscoItems {
@@ -134,15 +134,15 @@ func (g *Gateway) uploadFeature(ctx context.Context, j string) (*uploadService, 
 	if err != nil {
 		return nil, err
 	}
-	return parseUploadInfo(j, info.child(nsDiscoInfo, "query")), nil
+	return parseUploadInfo(j, info.Child(nsDiscoInfo, "query")), nil
 }
 
 // parseUploadInfo reads a disco#info answer: an upload service if it has
 // the feature, with the max-file-size of its XEP-0128 form.
 func parseUploadInfo(j string, q *node) *uploadService {
 	found := false
-	for _, f := range q.children("", "feature") {
-		if f.attr("var") == upload.NS {
+	for _, f := range q.All("", "feature") {
+		if f.Attr("var") == upload.NS {
 			found = true
 		}
 	}
@@ -150,7 +150,7 @@ func parseUploadInfo(j string, q *node) *uploadService {
 		return nil
 	}
 	svc := &uploadService{jid: j}
-	for _, x := range q.children(nsData, "x") {
+	for _, x := range q.All(nsData, "x") {
 		v := formValues(x)
 		if v["FORM_TYPE"] != upload.NS {
 			continue
@@ -166,23 +166,23 @@ func parseUploadInfo(j string, q *node) *uploadService {
 // headers XEP-0363 allows are kept (mellium's Slot.Put filters them too).
 func parseSlot(iq *node) (upload.Slot, error) {
 	var s upload.Slot
-	x := iq.child(upload.NS, "slot")
+	x := iq.Child(upload.NS, "slot")
 	if x == nil {
 		return s, errors.New("upload slot answer without a slot")
 	}
-	put, get := x.child("", "put"), x.child("", "get")
+	put, get := x.Child("", "put"), x.Child("", "get")
 	var err error
-	if s.PutURL, err = httpURL(put.attr("url")); err != nil {
+	if s.PutURL, err = httpURL(put.Attr("url")); err != nil {
 		return s, fmt.Errorf("upload slot PUT URL: %w", err)
 	}
-	if s.GetURL, err = httpURL(get.attr("url")); err != nil {
+	if s.GetURL, err = httpURL(get.Attr("url")); err != nil {
 		return s, fmt.Errorf("upload slot GET URL: %w", err)
 	}
 	s.Header = make(http.Header)
-	for _, h := range put.children("", "header") {
-		name := http.CanonicalHeaderKey(h.attr("name"))
+	for _, h := range put.All("", "header") {
+		name := http.CanonicalHeaderKey(h.Attr("name"))
 		if name == "Authorization" || name == "Cookie" || name == "Expires" {
-			s.Header.Add(name, strings.TrimSpace(h.text()))
+			s.Header.Add(name, strings.TrimSpace(h.Text()))
 		}
 	}
 	return s, nil

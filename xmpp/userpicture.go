@@ -85,15 +85,15 @@ type userPicture struct {
 // presence says nothing (no element, no <photo/>: the client is not ready
 // to tell, or a malformed hash); hash "" means the user has no picture.
 func advertisedPhoto(n *node) (hash string, ok bool) {
-	x := n.child(nsVCardX, "x")
+	x := n.Child(nsVCardX, "x")
 	if x == nil {
 		return "", false
 	}
-	p := x.child("", "photo")
+	p := x.Child("", "photo")
 	if p == nil {
 		return "", false
 	}
-	hash = strings.ToLower(strings.TrimSpace(p.text()))
+	hash = strings.ToLower(strings.TrimSpace(p.Text()))
 	if hash == "" {
 		return "", true
 	}
@@ -343,13 +343,13 @@ func (g *Gateway) requestVCard(ctx context.Context, bare string) (*node, error) 
 // userPhoto returns the PHOTO of a vCard result, checked against the
 // hash the user's presence announced.
 func userPhoto(iq *node, hash string) ([]byte, error) {
-	photo := iq.child(nsVCard, "vCard").child("", "PHOTO")
+	photo := iq.Child(nsVCard, "vCard").Child("", "PHOTO")
 	if photo == nil {
 		return nil, fmt.Errorf("%w (it has none)", errPhotoMismatch)
 	}
-	b64 := photo.child("", "BINVAL").text()
+	b64 := photo.Child("", "BINVAL").Text()
 	if b64 == "" {
-		if photo.child("", "EXTVAL") != nil {
+		if photo.Child("", "EXTVAL") != nil {
 			return nil, errors.New("a photo given as a link (EXTVAL) is not supported")
 		}
 		return nil, fmt.Errorf("%w (it has none)", errPhotoMismatch)

@@ -25,11 +25,13 @@ import (
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
+
+	"github.com/msnbridge/msnbridge/xmpp/internal/dom"
 )
 
 // Namespaces tests look stanzas up by.
 const (
-	NSStanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
+	NSStanzas = dom.NSStanzas
 	NSRoster  = "jabber:iq:roster"
 )
 
