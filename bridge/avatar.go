@@ -78,6 +78,9 @@ type avatarFetcher struct {
 	peak    atomic.Int64 // the most running at once, for tests
 	backoff time.Duration
 
+	known      sync.Map // hashes the store has; see cached
+	knownCount atomic.Int64
+
 	mu       sync.Mutex
 	inflight map[string][]avatarWaiter // by hash; the first waiter fetches
 	failures map[string]avatarFailure  // by login id and passport
@@ -98,9 +101,24 @@ func (f *avatarFetcher) wanted(obj msnp.MSNObject) string {
 
 // cached reports whether the picture with hash is in the cache.
 func (f *avatarFetcher) cached(ctx context.Context, hash string) bool {
+	// Every presence with a picture asks (a sign-in's ILN burst, every
+	// status change): pictures are never removed from the store, so a yes
+	// is remembered and the store asked only until then.
+	if _, ok := f.known.Load(hash); ok {
+		return true
+	}
 	ok, err := f.b.store.Avatars.Has(ctx, hash)
+	if err == nil && ok && f.knownCount.Load() < maxKnownAvatars {
+		if _, dup := f.known.LoadOrStore(hash, struct{}{}); !dup {
+			f.knownCount.Add(1)
+		}
+	}
 	return err == nil && ok
 }
+
+// maxKnownAvatars bounds avatarFetcher.known (40-odd bytes a picture);
+// past it, the store is asked.
+const maxKnownAvatars = 1 << 16
 
 func failureKey(l *login, passport string) string { return fmt.Sprintf("%d/%s", l.id, passport) }
 

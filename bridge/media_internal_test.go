@@ -378,3 +378,29 @@ func FuzzMakeDisplayPicture(f *testing.F) {
 		}
 	})
 }
+
+// TestAvatarCachedIsRemembered: once the store has a picture, presence
+// after presence does not ask it again (pictures are never removed); a
+// picture it does not have is asked every time.
+func TestAvatarCachedIsRemembered(t *testing.T) {
+	st, err := store.Open(context.Background(), "sqlite3", filepath.Join(t.TempDir(), "b.db"), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const have, missing = "0123456789abcdef0123456789abcdef01234567", "89abcdef0123456789abcdef0123456789abcdef"
+	if err := st.Avatars.Put(ctx, store.Avatar{Hash: have, Data: []byte("png"), MIME: "image/png", FetchedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	f := &avatarFetcher{b: &Bridge{store: st}}
+	if !f.cached(ctx, have) || f.cached(ctx, missing) {
+		t.Fatal("cached disagrees with the store")
+	}
+	st.Close() // from here on, only what is remembered answers
+	if !f.cached(ctx, have) {
+		t.Error("a cached picture was asked of the store again")
+	}
+	if f.cached(ctx, missing) {
+		t.Error("a picture the store never had counts as cached")
+	}
+}
