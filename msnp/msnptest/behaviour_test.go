@@ -205,3 +205,22 @@ func TestAnnounceMaintenance(t *testing.T) {
 	a.expect("OUT SSD")
 	a.expectClosed()
 }
+
+// TestEmptyFriendlyNameRefused: a friendly name cannot be empty (USR OK,
+// ILN and LST carry it as an argument, which an empty one would drop):
+// REA and PRP MFN without one get 209, and the name stays (found by
+// FuzzNSInput: a later MSNP8 login's USR OK came out one field short).
+func TestEmptyFriendlyNameRefused(t *testing.T) {
+	s := newServer(t)
+	s.AddAccount(alice, pwd, "Alice")
+	a := login(t, s, alice, pwd, 8)
+	a.sendLine("REA 20 alice@example.com ")
+	a.expect("209 20")
+	b := login(t, s, alice, pwd, 12)
+	b.sendLine("PRP 21 MFN")
+	b.expect("209 21")
+	if got := s.FriendlyName(alice); got != "Alice" {
+		t.Fatalf("name %q after empty changes, want Alice", got)
+	}
+	login(t, s, alice, pwd, 8) // checks USR OK's shape
+}

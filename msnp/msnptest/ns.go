@@ -833,6 +833,10 @@ func (c *nsConn) prp(trid, k, v string, hasValue bool) {
 			c.send("715", trid)
 			return
 		}
+		if v == "" {
+			c.send("209", trid) // nickname change illegal
+			return
+		}
 		c.setName(v)
 	}
 	val := omit
@@ -852,6 +856,12 @@ func (c *nsConn) setName(name string) {
 func (c *nsConn) rea(trid, email, name string) {
 	if c.dialect >= 10 {
 		c.send("502", trid)
+		return
+	}
+	if name == "" {
+		// An empty name cannot be sent back (USR OK, ILN and LST carry
+		// it as an argument): refused, "nickname change illegal".
+		c.send("209", trid)
 		return
 	}
 	if key(email) == key(c.acct.email) {
